@@ -1,0 +1,1 @@
+pub mod client; pub mod server;

@@ -1,0 +1,24 @@
+//! hybi: a sans-IO WebSocket (RFC 6455) library.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod frame;
+pub mod handshake;
+
+pub use error::{FrameError, HandshakeError, ProtocolError, UsageError};
+
+/// The state of a connection, named as in RFC 6455 and the browser's `readyState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// The opening handshake is in progress.
+    Connecting,
+    /// The handshake completed; messages flow both ways.
+    Open,
+    /// A close frame was sent or received; the closing handshake is in progress.
+    Closing,
+    /// The connection is closed.
+    Closed,
+}
