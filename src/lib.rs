@@ -22,3 +22,15 @@ pub enum State {
     /// The connection is closed.
     Closed,
 }
+
+mod config;
+mod conn;
+mod utf8;
+
+pub use config::{Config, FixedMask, MaskSource, OsRandom, Role};
+pub use conn::{
+    CloseOutcome, Connection, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
+};
+pub use frame::{CloseCode, CloseFrame};
+pub use handshake::{Accept, ClientRequest, Request, Response};
+pub use utf8::Utf8Bytes;

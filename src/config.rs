@@ -1,0 +1,216 @@
+//! Limits and options for a [`Connection`](crate::Connection).
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Which end of the connection this is (RFC 6455 §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sends the upgrade request and masks every frame it sends (§5.3).
+    Client,
+    /// Answers the upgrade request and never masks (§5.1).
+    Server,
+}
+
+/// A source of randomness for mask keys (§5.3) and `Sec-WebSocket-Key` nonces (§4.1).
+///
+/// RFC 6455 §10.3 requires mask keys that the application cannot predict, so the default is the
+/// operating system's CSPRNG ([`OsRandom`]). Tests inject a fixed source to get byte-exact output.
+pub trait MaskSource: Send + Sync {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The operating system's CSPRNG, through `getrandom`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsRandom;
+
+impl MaskSource for OsRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        // The OS generator does not fail on supported platforms once seeded; a failure here means
+        // the platform cannot provide the randomness RFC 6455 §10.3 requires, so stop loudly.
+        getrandom::fill(buf).expect("the OS random number generator failed");
+    }
+}
+
+/// A mask source that repeats one 4-byte key (and a fixed nonce): for tests and the RFC's
+/// examples only. Never use it on a real connection: predictable masks defeat §10.3.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedMask(pub [u8; 4]);
+
+impl MaskSource for FixedMask {
+    fn fill(&self, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.0[i % 4];
+        }
+    }
+}
+
+/// Limits and options, shared cheaply between connections (cloning is a reference count).
+///
+/// Every limit has a safe default:
+///
+/// | option | default |
+/// |---|---|
+/// | [`max_frame_size`](Self::max_frame_size) | 16 MiB |
+/// | [`max_message_size`](Self::max_message_size) | 64 MiB |
+/// | [`max_fragments`](Self::max_fragments) | 131 072 |
+/// | [`max_header_bytes`](Self::max_header_bytes) | 8 KiB |
+/// | [`max_headers`](Self::max_headers) | 64 |
+/// | [`write_fragment_size`](Self::write_fragment_size) | none (one frame per message) |
+/// | [`stream_fragments`](Self::stream_fragments) | off |
+/// | [`auto_pong`](Self::auto_pong) | on |
+/// | [`read_buffer_size`](Self::read_buffer_size) | 1 KiB |
+///
+/// ```
+/// use hybi::Config;
+/// let cfg = Config::default()
+///     .max_message_size(1 << 20)
+///     .protocols(["chat"]);
+/// assert_eq!(cfg.get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    max_frame_size: u64,
+    max_message_size: u64,
+    max_fragments: usize,
+    max_header_bytes: usize,
+    max_headers: usize,
+    write_fragment_size: Option<usize>,
+    stream_fragments: bool,
+    auto_pong: bool,
+    read_buffer_size: usize,
+    protocols: Vec<String>,
+    mask_source: Arc<dyn MaskSource>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                max_frame_size: 16 << 20,
+                max_message_size: 64 << 20,
+                max_fragments: 1 << 17,
+                max_header_bytes: 8 << 10,
+                max_headers: 64,
+                write_fragment_size: None,
+                stream_fragments: false,
+                auto_pong: true,
+                read_buffer_size: 1 << 10,
+                protocols: Vec::new(),
+                mask_source: Arc::new(OsRandom),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Config")
+            .field("max_frame_size", &i.max_frame_size)
+            .field("max_message_size", &i.max_message_size)
+            .field("max_fragments", &i.max_fragments)
+            .field("max_header_bytes", &i.max_header_bytes)
+            .field("max_headers", &i.max_headers)
+            .field("write_fragment_size", &i.write_fragment_size)
+            .field("stream_fragments", &i.stream_fragments)
+            .field("auto_pong", &i.auto_pong)
+            .field("read_buffer_size", &i.read_buffer_size)
+            .field("protocols", &i.protocols)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! option {
+    ($(#[$doc:meta])* $name:ident, $get:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            Arc::make_mut(&mut self.inner).$name = value;
+            self
+        }
+        #[doc = concat!("The value set by [`", stringify!($name), "`](Self::", stringify!($name), ").")]
+        pub fn $get(&self) -> $ty {
+            self.inner.$name
+        }
+    };
+}
+
+impl Config {
+    option!(
+        /// The largest frame payload accepted; a larger frame fails the connection with 1009
+        /// as soon as its header arrives, before any of its payload is buffered.
+        max_frame_size, get_max_frame_size: u64
+    );
+    option!(
+        /// The largest message accepted (the sum of its fragments); checked from each frame
+        /// header before the payload is buffered. Exceeding it fails the connection with 1009.
+        max_message_size, get_max_message_size: u64
+    );
+    option!(
+        /// The most frames one message may have; more fail the connection with 1009.
+        max_fragments, get_max_fragments: usize
+    );
+    option!(
+        /// The largest opening-handshake head (request or response) accepted, in bytes. A larger
+        /// head is answered with 431 by a server and fails the handshake.
+        max_header_bytes, get_max_header_bytes: usize
+    );
+    option!(
+        /// The most header fields an opening-handshake head may have (431 beyond).
+        max_headers, get_max_headers: usize
+    );
+    option!(
+        /// Split outgoing messages into frames of at most this many payload bytes
+        /// (`None`: one frame per message).
+        write_fragment_size, get_write_fragment_size: Option<usize>
+    );
+    option!(
+        /// Deliver data as [`Event::Fragment`](crate::Event::Fragment)s as it arrives, instead of
+        /// assembling whole messages. The same UTF-8 and size checks apply.
+        stream_fragments, get_stream_fragments: bool
+    );
+    option!(
+        /// Answer pings with pongs automatically (RFC 6455 §5.5.2 requires an answer).
+        auto_pong, get_auto_pong: bool
+    );
+    option!(
+        /// The initial (and idle) size of the read buffer. It grows while a large frame needs
+        /// room and shrinks back on [`Connection::release_memory`](crate::Connection::release_memory).
+        read_buffer_size, get_read_buffer_size: usize
+    );
+
+    /// The subprotocols this endpoint speaks, in preference order. A client offers them; a server
+    /// using [`Connection::accept_default`](crate::Connection::accept_default) picks the first
+    /// one the client offered that is in this list.
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Arc::make_mut(&mut self.inner).protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The subprotocols set by [`protocols`](Self::protocols).
+    pub fn get_protocols(&self) -> &[String] {
+        &self.inner.protocols
+    }
+
+    /// Replaces the source of mask keys and nonces (default: [`OsRandom`]).
+    pub fn mask_source(mut self, source: impl MaskSource + 'static) -> Self {
+        Arc::make_mut(&mut self.inner).mask_source = Arc::new(source);
+        self
+    }
+
+    pub(crate) fn mask_source_ref(&self) -> &dyn MaskSource {
+        &*self.inner.mask_source
+    }
+}

@@ -1,0 +1,870 @@
+//! The sans-IO connection state machine: CONNECTING → OPEN → CLOSING → CLOSED.
+
+mod event;
+mod output;
+mod recv;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use bytes::{BufMut, Bytes, BytesMut};
+
+pub use event::{
+    CloseOutcome, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
+};
+
+use crate::config::{Config, Role};
+use crate::error::{HandshakeError, ProtocolError, UsageError};
+use crate::frame::{apply_mask, CloseCode, CloseFrame, FrameHeader, Opcode, MAX_HEADER_LEN};
+use crate::handshake::{self, Accept, ClientRequest, Request, Response};
+use crate::utf8::Utf8Validator;
+use crate::State;
+use output::Output;
+use recv::Recv;
+
+/// Payloads at least this long are queued without a copy by [`Connection::send`] on a server.
+const ZERO_COPY_MIN: usize = 1024;
+/// While more than this many bytes wait to be written, automatic pongs are coalesced: only the
+/// most recent ping is answered (RFC 6455 §5.5.3 allows it), so a ping flood from a peer that
+/// does not read cannot grow the output without bound.
+const PONG_COALESCE_ABOVE: usize = 64 << 10;
+/// The output accumulator keeps up to this much capacity across [`Connection::release_memory`].
+const OUTPUT_KEEP: usize = 0;
+
+/// A WebSocket connection as a deterministic state machine: bytes in, events and bytes out.
+///
+/// It owns no socket, no clock and no runtime. An adapter (or your own loop) moves bytes between
+/// the transport and the connection. Its methods come in four groups:
+///
+/// - **A. Getters**: [`role`](Self::role), [`state`](Self::state),
+///   [`buffered_amount`](Self::buffered_amount), [`close_outcome`](Self::close_outcome),
+///   [`protocol`](Self::protocol).
+/// - **B. Inputs** from the transport: [`handle_input`](Self::handle_input),
+///   [`read_into`](Self::read_into), [`handle_eof`](Self::handle_eof). They never fail: a peer
+///   that breaks the protocol fails the connection (RFC 6455 §7.1.7), which queues the right close
+///   frame and reports [`Event::Closed`] with the error.
+/// - **C. Commands** from the application: [`accept`](Self::accept), [`reject`](Self::reject),
+///   [`send_text`](Self::send_text), [`send_binary`](Self::send_binary), [`send`](Self::send),
+///   [`send_fragment`](Self::send_fragment), [`send_ping`](Self::send_ping),
+///   [`send_pong`](Self::send_pong), [`close`](Self::close). They fail only for local misuse
+///   ([`UsageError`]).
+/// - **D. Outputs**, to drain after every B or C call, in this order:
+///   [`next_event`](Self::next_event) until `None`; then write
+///   [`pending_output`](Self::pending_output) (or [`output_chunks`](Self::output_chunks) for a
+///   vectored write) and report it with [`advance_output`](Self::advance_output); then, if
+///   [`wants_shutdown`](Self::wants_shutdown), half-close the transport once the output is empty.
+///
+/// After [`Event::Closed`] the connection ignores input. The transport should then be drained
+/// until EOF (or a timeout) and closed.
+///
+/// # Example: two connections wired together in memory
+///
+/// ```
+/// use hybi::{ClientRequest, Config, Connection, Event, Message};
+///
+/// let mut client = Connection::client(ClientRequest::new("ws://example.com/chat").unwrap(), Config::default());
+/// let mut server = Connection::server(Config::default());
+/// // Move bytes both ways until both sides are idle.
+/// fn pump(a: &mut Connection, b: &mut Connection) {
+///     loop {
+///         let (x, y) = (a.pending_output().to_vec(), b.pending_output().to_vec());
+///         if x.is_empty() && y.is_empty() { break; }
+///         a.advance_output(x.len()); b.advance_output(y.len());
+///         b.handle_input(&x); a.handle_input(&y);
+///         while let Some(ev) = b.next_event() {
+///             if let Event::Request(_) = ev { b.accept(Default::default()).unwrap(); }
+///         }
+///     }
+/// }
+/// pump(&mut client, &mut server);
+/// assert!(matches!(client.next_event(), Some(Event::Open(_))));
+/// client.send_text("hello").unwrap();
+/// pump(&mut client, &mut server);
+/// // (the server's events were drained by `pump`; send one back)
+/// server.send_text("hi").unwrap();
+/// pump(&mut client, &mut server);
+/// assert_eq!(client.next_event().map(|e| matches!(e, Event::Message(Message::Text(t)) if t == "hi")), Some(true));
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: Config,
+    phase: Phase,
+    rx: BytesMut,
+    recv: Recv,
+    out: Output,
+    events: VecDeque<Event>,
+    /// The close frame we sent, if any.
+    close_sent: Option<CloseFrame>,
+    /// The close frame we received (code 1005 when it had none).
+    close_rcvd: Option<CloseFrame>,
+    initiator: Option<Initiator>,
+    outcome: Option<CloseOutcome>,
+    shutdown: bool,
+    eof: bool,
+    protocol: Option<String>,
+    send_fragment: Option<SendFragment>,
+    pending_pong: Option<Bytes>,
+    mask_pool: [u8; 32],
+    mask_pos: usize,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Connecting(Box<Handshaking>),
+    Open,
+    Closing,
+    Closed,
+}
+
+#[derive(Debug)]
+enum Handshaking {
+    /// Client: the request is queued; waiting for the 101.
+    AwaitResponse { request: ClientRequest, key: String },
+    /// Server: waiting for the request head.
+    AwaitRequest,
+    /// Server: the request was reported; waiting for `accept` or `reject`.
+    AwaitDecision(Request),
+}
+
+#[derive(Debug)]
+struct SendFragment {
+    kind: MessageKind,
+    utf8: Utf8Validator,
+}
+
+impl Connection {
+    /// A client in CONNECTING, with the upgrade request already queued as output.
+    ///
+    /// The `Sec-WebSocket-Key` nonce comes from the config's mask source. Subprotocols set with
+    /// [`Config::protocols`] are offered after any the request names itself.
+    pub fn client(request: ClientRequest, config: Config) -> Self {
+        let mut conn = Self::new(Role::Client, config, Phase::Open);
+        let mut nonce = [0u8; 16];
+        conn.config.mask_source_ref().fill(&mut nonce);
+        let key = handshake::encode_key(&nonce);
+        let mut request = request;
+        for p in conn.config.get_protocols() {
+            if !request.get_protocols().contains(p) {
+                request = request.protocol(p.clone());
+            }
+        }
+        let mut head = Vec::new();
+        request.encode(&key, &mut head);
+        conn.queue_raw(&head);
+        conn.phase = Phase::Connecting(Box::new(Handshaking::AwaitResponse { request, key }));
+        conn
+    }
+
+    /// A server in CONNECTING, waiting for the upgrade request.
+    pub fn server(config: Config) -> Self {
+        Self::new(
+            Role::Server,
+            config,
+            Phase::Connecting(Box::new(Handshaking::AwaitRequest)),
+        )
+    }
+
+    /// A connection that is already OPEN: the handshake was done elsewhere (for example by an
+    /// HTTP server framework that hands over the upgraded stream).
+    pub fn open(role: Role, config: Config) -> Self {
+        Self::new(role, config, Phase::Open)
+    }
+
+    fn new(role: Role, config: Config, phase: Phase) -> Self {
+        Self {
+            role,
+            config,
+            phase,
+            rx: BytesMut::new(),
+            recv: Recv::default(),
+            out: Output::default(),
+            events: VecDeque::new(),
+            close_sent: None,
+            close_rcvd: None,
+            initiator: None,
+            outcome: None,
+            shutdown: false,
+            eof: false,
+            protocol: None,
+            send_fragment: None,
+            pending_pong: None,
+            mask_pool: [0; 32],
+            mask_pos: 32,
+        }
+    }
+
+    // ---------------------------------------------------------------- A. getters
+
+    /// Client or server.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The state, as the browser's `readyState` names it.
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Connecting(_) => State::Connecting,
+            Phase::Open => State::Open,
+            Phase::Closing => State::Closing,
+            Phase::Closed => State::Closed,
+        }
+    }
+
+    /// The config this connection was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes queued for the transport and not yet reported written, like the browser's
+    /// `bufferedAmount` (which counts payload only; this counts whole frames).
+    pub fn buffered_amount(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The negotiated subprotocol, once OPEN.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// How the connection ended, once CLOSED.
+    pub fn close_outcome(&self) -> Option<&CloseOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// The request being decided (server, after [`Event::Request`] and before accept/reject).
+    pub fn request(&self) -> Option<&Request> {
+        match &self.phase {
+            Phase::Connecting(h) => match &**h {
+                Handshaking::AwaitDecision(r) => Some(r),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `true` while the connection is CLOSED and the peer has not closed the transport yet: the
+    /// adapter should read (and discard) until EOF, for at most its close timeout.
+    pub fn awaiting_eof(&self) -> bool {
+        matches!(self.phase, Phase::Closed) && !self.eof
+    }
+
+    /// `true` when the closing handshake is under way and the peer's close frame (or EOF) is
+    /// still awaited: the adapter should arm its close timeout.
+    pub fn awaiting_close(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
+    }
+
+    // ---------------------------------------------------------------- B. inputs
+
+    /// Feeds bytes read from the transport (copied once into the read buffer).
+    pub fn handle_input(&mut self, bytes: &[u8]) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.rx.extend_from_slice(bytes);
+        self.process();
+    }
+
+    /// Lets the adapter read straight into the connection's read buffer: `f` appends to the
+    /// buffer (it must not remove or change what is there), then the new bytes are processed.
+    ///
+    /// Room for at least one read is reserved before `f` runs, sized to what the connection is
+    /// waiting for (the rest of a large frame, or [`Config::read_buffer_size`]).
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    /// use hybi::{Config, Connection, Role, Event};
+    /// let mut conn = Connection::open(Role::Client, Config::default());
+    /// conn.read_into(|buf| buf.put_slice(&[0x81, 0x02, b'h', b'i']));
+    /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
+    /// ```
+    pub fn read_into<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let want = self.read_hint();
+        if self.rx.capacity() - self.rx.len() < want {
+            self.rx.reserve(want);
+        }
+        let before = self.rx.len();
+        let r = f(&mut self.rx);
+        if self.rx.len() > before {
+            if matches!(self.phase, Phase::Closed) {
+                self.rx.clear();
+            } else {
+                self.process();
+            }
+        }
+        r
+    }
+
+    /// How many bytes the next read should make room for.
+    fn read_hint(&self) -> usize {
+        let base = self.config.get_read_buffer_size().max(64);
+        match self.recv.awaiting_payload() {
+            Some(rest) if !self.config.get_stream_fragments() => {
+                // Grow with the data, not with what a header claims (a 16 MiB claim with no data
+                // behind it costs nothing): at most double what is buffered.
+                let grow = self.rx.capacity().max(base);
+                rest.saturating_sub(self.rx.len()).min(grow).max(base)
+            }
+            _ => base,
+        }
+    }
+
+    /// The transport reached EOF. Before a close frame this is an abnormal closure (1006, which
+    /// is never sent on the wire).
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Connecting(_) => {
+                self.finish(CloseOutcome {
+                    code: CloseCode::ABNORMAL,
+                    reason: String::new(),
+                    initiator: Initiator::Remote,
+                    clean: false,
+                    error: Some(Failure::Handshake(HandshakeError::Eof)),
+                });
+            }
+            Phase::Open | Phase::Closing => {
+                let initiator = self.initiator.unwrap_or(Initiator::Remote);
+                self.finish(CloseOutcome {
+                    code: CloseCode::ABNORMAL,
+                    reason: String::new(),
+                    initiator,
+                    clean: false,
+                    error: None,
+                });
+            }
+        }
+        self.shutdown = true;
+    }
+
+    fn process(&mut self) {
+        loop {
+            match &mut self.phase {
+                Phase::Connecting(h) => match &mut **h {
+                    Handshaking::AwaitRequest => {
+                        if !self.read_request() {
+                            return;
+                        }
+                    }
+                    // Pipelined frames wait in the buffer until the application decides.
+                    Handshaking::AwaitDecision(_) => return,
+                    Handshaking::AwaitResponse { .. } => {
+                        if !self.read_response() {
+                            return;
+                        }
+                    }
+                },
+                Phase::Open | Phase::Closing => {
+                    self.read_frames();
+                    return;
+                }
+                Phase::Closed => {
+                    self.rx.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Server: parses the request head. Returns `true` when the phase changed.
+    fn read_request(&mut self) -> bool {
+        let cfg = &self.config;
+        match Request::parse(&self.rx, cfg.get_max_header_bytes(), cfg.get_max_headers()) {
+            Ok(crate::frame::Status::Partial { .. }) => false,
+            Ok(crate::frame::Status::Complete((request, used))) => {
+                let _ = self.rx.split_to(used);
+                self.events
+                    .push_back(Event::Request(Box::new(request.clone())));
+                self.phase = Phase::Connecting(Box::new(Handshaking::AwaitDecision(request)));
+                true
+            }
+            Err(e) => {
+                let response = e.response();
+                self.queue_raw(&response);
+                self.fail_handshake(e);
+                true
+            }
+        }
+    }
+
+    /// Client: parses the response head. Returns `true` when the phase changed.
+    fn read_response(&mut self) -> bool {
+        let Phase::Connecting(h) = &self.phase else {
+            return false;
+        };
+        let Handshaking::AwaitResponse { request, key } = &**h else {
+            return false;
+        };
+        let cfg = &self.config;
+        match Response::parse(
+            &self.rx,
+            request,
+            key,
+            cfg.get_max_header_bytes(),
+            cfg.get_max_headers(),
+        ) {
+            Ok(crate::frame::Status::Partial { .. }) => false,
+            Ok(crate::frame::Status::Complete((response, used))) => {
+                let _ = self.rx.split_to(used);
+                self.protocol = response.protocol().map(String::from);
+                let handshake = Handshake {
+                    protocol: self.protocol.clone(),
+                    extensions: response.extensions().to_vec(),
+                    response: Some(response),
+                };
+                self.phase = Phase::Open;
+                self.events.push_back(Event::Open(Box::new(handshake)));
+                true
+            }
+            Err(e) => {
+                self.fail_handshake(e);
+                true
+            }
+        }
+    }
+
+    fn fail_handshake(&mut self, e: HandshakeError) {
+        self.rx.clear();
+        self.finish(CloseOutcome {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            initiator: match self.role {
+                Role::Server => Initiator::Local,
+                Role::Client => Initiator::Remote,
+            },
+            clean: false,
+            error: Some(Failure::Handshake(e)),
+        });
+        self.shutdown = true;
+    }
+
+    // ---------------------------------------------------------------- C. commands
+
+    /// Server: accepts the request reported by [`Event::Request`] and queues the 101 response.
+    /// The connection is OPEN at once, and frames the client pipelined are processed.
+    ///
+    /// Fails when no request is waiting, when the chosen subprotocol was not offered, or when an
+    /// extra header cannot be sent.
+    pub fn accept(&mut self, accept: Accept) -> Result<(), UsageError> {
+        let request = match &self.phase {
+            Phase::Connecting(h) => match &**h {
+                Handshaking::AwaitDecision(r) => r,
+                _ => return Err(UsageError::WrongState(self.state())),
+            },
+            _ => return Err(UsageError::WrongState(self.state())),
+        };
+        accept.validate(request)?;
+        let mut head = Vec::new();
+        accept.encode(request, &mut head);
+        self.protocol = accept.get_protocol().map(String::from);
+        self.queue_raw(&head);
+        self.phase = Phase::Open;
+        self.events.push_back(Event::Open(Box::new(Handshake {
+            protocol: self.protocol.clone(),
+            extensions: Vec::new(),
+            response: None,
+        })));
+        self.process();
+        Ok(())
+    }
+
+    /// Server: accepts with the first subprotocol the client offered that is in
+    /// [`Config::protocols`] (none when there is no match).
+    pub fn accept_default(&mut self) -> Result<(), UsageError> {
+        let chosen = self.request().and_then(|r| {
+            r.protocols()
+                .iter()
+                .find(|p| self.config.get_protocols().contains(p))
+                .cloned()
+        });
+        let accept = match chosen {
+            Some(p) => Accept::new().protocol(p),
+            None => Accept::new(),
+        };
+        self.accept(accept)
+    }
+
+    /// Server: rejects the request with an HTTP error (`status` in 400..=599) and `body`; the
+    /// connection becomes CLOSED and wants the transport shut down.
+    pub fn reject(&mut self, status: u16, body: &[u8]) -> Result<(), UsageError> {
+        self.reject_with(status, &[], body)
+    }
+
+    /// Like [`reject`](Self::reject), with extra response headers.
+    pub fn reject_with(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), UsageError> {
+        if self.request().is_none() {
+            return Err(UsageError::WrongState(self.state()));
+        }
+        let mut head = Vec::new();
+        handshake::reject_response(status, headers, body, &mut head)?;
+        self.queue_raw(&head);
+        self.rx.clear();
+        self.finish(CloseOutcome {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            initiator: Initiator::Local,
+            clean: false,
+            error: None,
+        });
+        self.shutdown = true;
+        Ok(())
+    }
+
+    fn check_can_send(&self) -> Result<(), UsageError> {
+        match self.phase {
+            Phase::Open => Ok(()),
+            Phase::Closing if self.close_sent.is_none() => Ok(()),
+            Phase::Closing => Err(UsageError::SendAfterClose),
+            Phase::Closed => Err(UsageError::Closed),
+            Phase::Connecting(_) => Err(UsageError::WrongState(State::Connecting)),
+        }
+    }
+
+    /// Queues a text message (split into frames of
+    /// [`Config::write_fragment_size`] when set).
+    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.send_message(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.send_message(MessageKind::Binary, data)
+    }
+
+    /// Queues a message. A server queues large payloads without copying them.
+    pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
+        let (kind, bytes) = match message {
+            Message::Text(t) => (MessageKind::Text, t.into_bytes()),
+            Message::Binary(b) => (MessageKind::Binary, b),
+        };
+        let unfragmented = self
+            .config
+            .get_write_fragment_size()
+            .map_or(true, |n| bytes.len() <= n);
+        if self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN && unfragmented {
+            self.check_can_send()?;
+            if self.send_fragment.is_some() {
+                return Err(UsageError::FragmentOutOfSequence);
+            }
+            let header = FrameHeader::new(data_opcode(kind), bytes.len() as u64);
+            self.queue_header(header);
+            self.out.push_bytes(bytes);
+            return Ok(());
+        }
+        self.send_message(kind, &bytes)
+    }
+
+    fn send_message(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), UsageError> {
+        self.check_can_send()?;
+        if self.send_fragment.is_some() {
+            return Err(UsageError::FragmentOutOfSequence);
+        }
+        let size = match self.config.get_write_fragment_size() {
+            Some(n) if n > 0 => n,
+            _ => usize::MAX,
+        };
+        let mut opcode = data_opcode(kind);
+        let mut rest = data;
+        loop {
+            let n = rest.len().min(size);
+            let (chunk, tail) = rest.split_at(n);
+            self.queue_frame(opcode, tail.is_empty(), chunk);
+            if tail.is_empty() {
+                return Ok(());
+            }
+            rest = tail;
+            opcode = Opcode::Continuation;
+        }
+    }
+
+    /// Queues one fragment of a message (RFC 6455 §5.4): the first fragment names the `kind`,
+    /// later ones continue it (their `kind` must match), and `fin` ends the message. Control
+    /// frames may be sent between fragments; other messages may not.
+    ///
+    /// Text fragments are checked as UTF-8 incrementally (a code point may be split between
+    /// fragments); invalid text is refused with nothing queued.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), UsageError> {
+        self.check_can_send()?;
+        let opcode = match &self.send_fragment {
+            Some(f) if f.kind != kind => return Err(UsageError::FragmentOutOfSequence),
+            Some(_) => Opcode::Continuation,
+            None => data_opcode(kind),
+        };
+        if kind == MessageKind::Text {
+            let mut utf8 = self
+                .send_fragment
+                .as_ref()
+                .map(|f| f.utf8)
+                .unwrap_or_default();
+            utf8.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
+            if fin {
+                utf8.finish().map_err(|_| UsageError::InvalidUtf8)?;
+            }
+            self.send_fragment = Some(SendFragment { kind, utf8 });
+        } else {
+            self.send_fragment = Some(SendFragment {
+                kind,
+                utf8: Utf8Validator::default(),
+            });
+        }
+        self.queue_frame(opcode, fin, data);
+        if fin {
+            self.send_fragment = None;
+        }
+        Ok(())
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.send_control(Opcode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong (payload at most 125 bytes), e.g. as a heartbeat (§5.5.3).
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.send_control(Opcode::Pong, payload)
+    }
+
+    fn send_control(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), UsageError> {
+        self.check_can_send()?;
+        if payload.len() > 125 {
+            return Err(UsageError::ControlTooLong(payload.len()));
+        }
+        self.queue_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    /// Starts the closing handshake (RFC 6455 §7.1.2) with `code` and `reason` (at most 123
+    /// bytes). No data may be sent afterwards; messages still arrive until the peer's close.
+    ///
+    /// While CONNECTING, this abandons the handshake (the browser's `close()` does the same).
+    /// Calling it again once a close frame was sent does nothing.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), UsageError> {
+        let frame = CloseFrame::new(code, reason);
+        frame.validate()?;
+        match self.phase {
+            Phase::Closed => Ok(()),
+            Phase::Closing if self.close_sent.is_some() => Ok(()),
+            Phase::Connecting(_) => {
+                self.rx.clear();
+                self.finish(CloseOutcome {
+                    code: CloseCode::ABNORMAL,
+                    reason: String::new(),
+                    initiator: Initiator::Local,
+                    clean: false,
+                    error: None,
+                });
+                self.shutdown = true;
+                Ok(())
+            }
+            Phase::Open | Phase::Closing => {
+                self.initiator.get_or_insert(Initiator::Local);
+                self.queue_close(frame);
+                self.phase = Phase::Closing;
+                Ok(())
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- D. outputs
+
+    /// The next event, if any. [`Event::Closed`] is always the last.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The first contiguous run of bytes waiting to be written (empty when there is none).
+    /// Write it, then report how much was written with [`advance_output`](Self::advance_output).
+    pub fn pending_output(&self) -> &[u8] {
+        self.out.first()
+    }
+
+    /// Every run of bytes waiting to be written, in order: for a vectored write.
+    pub fn output_chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.out.chunks()
+    }
+
+    /// Reports that the first `n` pending bytes were written.
+    pub fn advance_output(&mut self, n: usize) {
+        self.out.advance(n);
+        if self.out.len() <= PONG_COALESCE_ABOVE {
+            if let Some(payload) = self.pending_pong.take() {
+                self.queue_frame(Opcode::Pong, true, &payload);
+            }
+        }
+    }
+
+    /// `true` once the transport's write half should be shut down (after the pending output is
+    /// written): the server closes TCP first (§7.1.1); either side after a failed handshake.
+    pub fn wants_shutdown(&self) -> bool {
+        self.shutdown
+    }
+
+    /// Frees buffers that are empty and larger than their idle size. Adapters call it when the
+    /// transport has nothing more to read for now, so an idle connection holds no large buffers.
+    pub fn release_memory(&mut self) {
+        let keep = self.config.get_read_buffer_size();
+        if self.rx.is_empty() && self.rx.capacity() > keep {
+            self.rx = BytesMut::new();
+        }
+        self.out.release(OUTPUT_KEEP);
+        self.recv.release();
+        if self.events.is_empty() && self.events.capacity() > 8 {
+            self.events = VecDeque::new();
+        }
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn queue_raw(&mut self, bytes: &[u8]) {
+        self.out.buf().extend_from_slice(bytes);
+        self.out.commit(bytes.len());
+    }
+
+    fn next_mask(&mut self) -> [u8; 4] {
+        if self.mask_pos + 4 > self.mask_pool.len() {
+            self.config.mask_source_ref().fill(&mut self.mask_pool);
+            self.mask_pos = 0;
+        }
+        let p = self.mask_pos;
+        self.mask_pos += 4;
+        [
+            self.mask_pool[p],
+            self.mask_pool[p + 1],
+            self.mask_pool[p + 2],
+            self.mask_pool[p + 3],
+        ]
+    }
+
+    /// Queues a header with a fresh mask key when this is a client; returns the key.
+    fn queue_header(&mut self, mut header: FrameHeader) -> Option<[u8; 4]> {
+        if self.role == Role::Client {
+            header.mask = Some(self.next_mask());
+        }
+        let mut h = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut h);
+        self.queue_raw(&h[..n]);
+        header.mask
+    }
+
+    /// Queues one frame, copying the payload (and masking the copy when this is a client).
+    fn queue_frame(&mut self, opcode: Opcode, fin: bool, payload: &[u8]) {
+        let mut header = FrameHeader::new(opcode, payload.len() as u64);
+        header.fin = fin;
+        let key = self.queue_header(header);
+        let buf = self.out.buf();
+        let start = buf.len();
+        buf.put_slice(payload);
+        if let Some(key) = key {
+            apply_mask(&mut buf[start..], key, 0);
+        }
+        self.out.commit(payload.len());
+    }
+
+    fn queue_close(&mut self, frame: CloseFrame) {
+        let mut payload = Vec::with_capacity(2 + frame.reason.len());
+        if frame.code != CloseCode::NO_STATUS {
+            frame.encode(&mut payload);
+        }
+        self.queue_frame(Opcode::Close, true, &payload);
+        self.close_sent = Some(frame);
+        self.send_fragment = None;
+    }
+
+    /// Answers a ping (§5.5.2), coalescing under a flood (§5.5.3).
+    fn queue_pong(&mut self, payload: Bytes) {
+        if self.close_sent.is_some() {
+            return;
+        }
+        if self.out.len() > PONG_COALESCE_ABOVE {
+            self.pending_pong = Some(payload);
+        } else {
+            self.queue_frame(Opcode::Pong, true, &payload);
+        }
+    }
+
+    /// Fails the connection (§7.1.7): queue the close frame for `err`, stop reading, report.
+    fn fail(&mut self, err: ProtocolError) {
+        let code = err.close_code();
+        let reason = short_reason(&err);
+        if self.close_sent.is_none() {
+            self.queue_close(CloseFrame::new(code, reason.clone()));
+        }
+        self.rx.clear();
+        self.pending_pong = None;
+        let initiator = *self.initiator.get_or_insert(Initiator::Local);
+        self.finish(CloseOutcome {
+            code,
+            reason,
+            initiator,
+            clean: false,
+            error: Some(Failure::Protocol(err)),
+        });
+        // A server closes TCP without waiting for the client's close frame; a client waits
+        // for the server to close (§7.1.1), bounded by its adapter's close timeout.
+        if self.role == Role::Server {
+            self.shutdown = true;
+        }
+    }
+
+    /// A valid close frame arrived (§5.5.1, §7.1.5).
+    fn on_close(&mut self, frame: CloseFrame) {
+        self.events.push_back(Event::CloseReceived(frame.clone()));
+        let initiator = *self.initiator.get_or_insert(Initiator::Remote);
+        if self.close_sent.is_none() {
+            // Echo the status code (§5.5.1); an empty close is answered with an empty close.
+            self.queue_close(CloseFrame::new(frame.code, ""));
+        }
+        self.rx.clear();
+        self.close_rcvd = Some(frame.clone());
+        self.finish(CloseOutcome {
+            code: frame.code,
+            reason: frame.reason,
+            initiator,
+            clean: true,
+            error: None,
+        });
+        if self.role == Role::Server {
+            self.shutdown = true;
+        }
+    }
+
+    fn finish(&mut self, outcome: CloseOutcome) {
+        self.phase = Phase::Closed;
+        self.recv = Recv::default();
+        self.outcome = Some(outcome.clone());
+        self.events.push_back(Event::Closed(Box::new(outcome)));
+    }
+}
+
+fn data_opcode(kind: MessageKind) -> Opcode {
+    match kind {
+        MessageKind::Text => Opcode::Text,
+        MessageKind::Binary => Opcode::Binary,
+    }
+}
+
+/// A close reason for a failure: the error's message, cut to fit a close frame.
+fn short_reason(err: &ProtocolError) -> String {
+    let mut s = err.to_string();
+    if s.len() > CloseFrame::MAX_REASON_LEN {
+        let mut cut = CloseFrame::MAX_REASON_LEN;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}

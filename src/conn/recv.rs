@@ -1,0 +1,258 @@
+//! The receive path: frame decoding, unmasking in place, reassembly, incremental UTF-8 and
+//! limits (RFC 6455 §5.2-§5.6, §8.1).
+
+use bytes::{Buf, BytesMut};
+
+use super::{Connection, Event, Fragment, Message, MessageKind, Phase};
+use crate::config::Role;
+use crate::error::{FrameError, ProtocolError};
+use crate::frame::{apply_mask, CloseCode, CloseFrame, FrameHeader, Opcode, Status};
+use crate::utf8::{Utf8Bytes, Utf8Validator};
+
+/// Receive-side progress through the current frame and message.
+#[derive(Debug, Default)]
+pub(super) struct Recv {
+    frame: Option<InFrame>,
+    msg: Option<InMessage>,
+    /// The fragments of a message being assembled (only for fragmented messages).
+    assembly: BytesMut,
+    utf8: Utf8Validator,
+}
+
+/// The frame whose payload is arriving. Its unconsumed payload starts at `rx[0]`.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes not yet taken out of the read buffer.
+    remaining: u64,
+    /// `rx[..done]` is already unmasked and validated.
+    done: usize,
+    /// Payload bytes of this frame already taken out (streaming), for the mask offset.
+    taken: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InMessage {
+    kind: MessageKind,
+    len: u64,
+    frames: usize,
+}
+
+impl Recv {
+    /// Payload bytes of the current data frame still to come, if one is in progress.
+    pub(super) fn awaiting_payload(&self) -> Option<usize> {
+        self.frame
+            .filter(|f| f.header.opcode.is_data())
+            .map(|f| usize::try_from(f.remaining).unwrap_or(usize::MAX))
+    }
+
+    pub(super) fn release(&mut self) {
+        if self.assembly.is_empty() && self.assembly.capacity() > 0 {
+            self.assembly = BytesMut::new();
+        }
+    }
+}
+
+impl Connection {
+    /// Checks a header against the connection's rules before any of its payload is buffered,
+    /// and starts or continues the message it belongs to.
+    fn check_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        // §5.2: RSV bits MUST be 0 unless an extension defines them.
+        if h.rsv_bits() != 0 {
+            return Err(FrameError::ReservedBits(h.rsv_bits()).into());
+        }
+        // §5.1: a server MUST fail on an unmasked frame, a client on a masked one.
+        let expected = self.role == Role::Server;
+        if h.mask.is_some() != expected {
+            return Err(FrameError::MaskMismatch { expected }.into());
+        }
+        if h.opcode.is_control() {
+            return Ok(());
+        }
+        let max_frame = self.config.get_max_frame_size();
+        if h.payload_len > max_frame || usize::try_from(h.payload_len).is_err() {
+            return Err(FrameError::FrameTooLarge {
+                len: h.payload_len,
+                max: max_frame,
+            }
+            .into());
+        }
+        let max_msg = self.config.get_max_message_size();
+        let max_frames = self.config.get_max_fragments();
+        // §5.4: a continuation needs an open message; a new message needs none open.
+        let msg = match (h.opcode, self.recv.msg) {
+            (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (Opcode::Continuation, Some(m)) => InMessage {
+                kind: m.kind,
+                len: m.len.saturating_add(h.payload_len),
+                frames: m.frames.saturating_add(1),
+            },
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (op, None) => InMessage {
+                kind: if op == Opcode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                },
+                len: h.payload_len,
+                frames: 1,
+            },
+        };
+        if msg.len > max_msg {
+            return Err(ProtocolError::MessageTooLarge {
+                len: msg.len,
+                max: max_msg,
+            });
+        }
+        if msg.frames > max_frames {
+            return Err(ProtocolError::TooManyFragments { max: max_frames });
+        }
+        self.recv.msg = Some(msg);
+        Ok(())
+    }
+
+    /// Decodes and handles every complete frame (and every available payload byte) in `rx`.
+    pub(super) fn read_frames(&mut self) {
+        while matches!(self.phase, Phase::Open | Phase::Closing) {
+            let mut f = match self.recv.frame.take() {
+                Some(f) => f,
+                None => match FrameHeader::decode(&self.rx) {
+                    Ok(Status::Partial { .. }) => return,
+                    Err(e) => return self.fail(e.into()),
+                    Ok(Status::Complete((header, used))) => {
+                        if let Err(e) = self.check_header(&header) {
+                            return self.fail(e);
+                        }
+                        self.rx.advance(used);
+                        InFrame {
+                            header,
+                            remaining: header.payload_len,
+                            done: 0,
+                            taken: 0,
+                        }
+                    }
+                },
+            };
+            if f.header.opcode.is_control() {
+                // At most 125 bytes (checked by the decoder): wait for all of it.
+                let len = f.remaining as usize;
+                if self.rx.len() < len {
+                    self.recv.frame = Some(f);
+                    return;
+                }
+                let mut payload = self.rx.split_to(len);
+                if let Some(key) = f.header.mask {
+                    apply_mask(&mut payload, key, 0);
+                }
+                self.on_control(f.header.opcode, payload);
+                continue;
+            }
+            if !self.read_data(&mut f) {
+                self.recv.frame =
+                    Some(f).filter(|_| matches!(self.phase, Phase::Open | Phase::Closing));
+                return;
+            }
+        }
+    }
+
+    /// Unmasks and validates the newly arrived payload bytes of a data frame, and delivers what
+    /// is complete. Returns `false` when more input is needed (or the connection failed).
+    fn read_data(&mut self, f: &mut InFrame) -> bool {
+        let Some(msg) = self.recv.msg else {
+            return false;
+        };
+        let avail = usize::try_from(f.remaining).map_or(self.rx.len(), |r| r.min(self.rx.len()));
+        if avail > f.done {
+            let fresh = &mut self.rx[f.done..avail];
+            if let Some(key) = f.header.mask {
+                apply_mask(fresh, key, f.taken + f.done);
+            }
+            // §8.1: fail at the first invalid byte, before the frame or message completes.
+            if msg.kind == MessageKind::Text && self.recv.utf8.feed(fresh).is_err() {
+                self.fail(ProtocolError::InvalidUtf8);
+                return false;
+            }
+            f.done = avail;
+        }
+        if self.config.get_stream_fragments() {
+            return self.stream_data(f, msg, avail);
+        }
+        if (avail as u64) < f.remaining {
+            return false;
+        }
+        let payload = self.rx.split_to(avail);
+        let fin = f.header.fin;
+        if fin && msg.kind == MessageKind::Text && self.recv.utf8.finish().is_err() {
+            self.fail(ProtocolError::InvalidUtf8);
+            return false;
+        }
+        if msg.frames == 1 && fin {
+            // An unfragmented message: the payload leaves the read buffer without a copy.
+            self.recv.msg = None;
+            self.deliver(msg.kind, payload);
+        } else {
+            self.recv.assembly.extend_from_slice(&payload);
+            if fin {
+                self.recv.msg = None;
+                let whole = self.recv.assembly.split();
+                self.deliver(msg.kind, whole);
+            }
+        }
+        true
+    }
+
+    fn stream_data(&mut self, f: &mut InFrame, msg: InMessage, avail: usize) -> bool {
+        if avail == 0 && f.remaining > 0 {
+            return false;
+        }
+        let data = self.rx.split_to(avail).freeze();
+        f.remaining -= avail as u64;
+        f.taken += avail;
+        f.done = 0;
+        let frame_done = f.remaining == 0;
+        let fin = frame_done && f.header.fin;
+        if fin {
+            self.recv.msg = None;
+            if msg.kind == MessageKind::Text && self.recv.utf8.finish().is_err() {
+                self.fail(ProtocolError::InvalidUtf8);
+                return false;
+            }
+        }
+        if !data.is_empty() || fin {
+            self.events.push_back(Event::Fragment(Fragment {
+                kind: msg.kind,
+                data,
+                fin,
+            }));
+        }
+        frame_done
+    }
+
+    fn deliver(&mut self, kind: MessageKind, payload: BytesMut) {
+        let payload = payload.freeze();
+        let message = match kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
+            MessageKind::Binary => Message::Binary(payload),
+        };
+        self.events.push_back(Event::Message(message));
+    }
+
+    fn on_control(&mut self, opcode: Opcode, payload: BytesMut) {
+        match opcode {
+            Opcode::Ping => {
+                let payload = payload.freeze();
+                if self.config.get_auto_pong() {
+                    self.queue_pong(payload.clone());
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            Opcode::Pong => self.events.push_back(Event::Pong(payload.freeze())),
+            Opcode::Close => match CloseFrame::parse(&payload) {
+                Ok(Some(frame)) => self.on_close(frame),
+                Ok(None) => self.on_close(CloseFrame::new(CloseCode::NO_STATUS, "")),
+                Err(e) => self.fail(e.into()),
+            },
+            Opcode::Continuation | Opcode::Text | Opcode::Binary => {}
+        }
+    }
+}

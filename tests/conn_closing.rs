@@ -1,0 +1,174 @@
+//! RFC 6455 §5.5.1, §7.1-§7.4: the closing handshake.
+
+mod support;
+use hybi::frame::Opcode;
+use hybi::{CloseCode, Role, State, UsageError};
+use support::*;
+
+#[test]
+fn client_initiated_close_transcript() {
+    let mut p = Pair::new();
+    p.take_logs();
+    p.client.close(CloseCode::NORMAL, "bye").unwrap();
+    assert_eq!(p.client.state(), State::Closing);
+    assert_eq!(p.client.send_text("late"), Err(UsageError::SendAfterClose));
+    p.drive();
+    let (c, s) = p.take_logs();
+    assert_eq!(
+        s,
+        [
+            "close-received 1000 \"bye\"",
+            "closed 1000 \"bye\" Remote clean=true error="
+        ]
+    );
+    // The server echoes the code and closes TCP first (§7.1.1).
+    assert!(p.server.wants_shutdown());
+    assert_eq!(
+        c,
+        [
+            "close-received 1000 \"\"",
+            "closed 1000 \"\" Local clean=true error="
+        ]
+    );
+    assert_eq!(p.client.state(), State::Closed);
+    assert!(!p.client.wants_shutdown() || p.client.close_outcome().is_some());
+    assert!(p.client.close_outcome().unwrap().is_normal());
+}
+
+#[test]
+fn server_initiated_close() {
+    let mut p = Pair::new();
+    p.take_logs();
+    p.server.close(CloseCode::GOING_AWAY, "restart").unwrap();
+    p.drive();
+    let (c, s) = p.take_logs();
+    assert_eq!(c[0], "close-received 1001 \"restart\"");
+    assert_eq!(c[1], "closed 1001 \"restart\" Remote clean=true error=");
+    assert_eq!(s[1], "closed 1001 \"\" Local clean=true error=");
+    assert!(p.server.wants_shutdown());
+}
+
+#[test]
+fn empty_close_is_echoed_empty_and_reported_as_1005() {
+    let mut server = open(Role::Server);
+    let (ev, out) = feed(&mut server, &cframe(true, 8, b""));
+    assert_eq!(ev[0], "close-received 1005 \"\"");
+    assert_eq!(out[0].0.opcode, Opcode::Close);
+    assert!(out[0].1.is_empty());
+}
+
+#[test]
+fn messages_still_arrive_after_we_sent_close() {
+    // §1.4/§7.1.2: after sending a close, data is received until the peer's close.
+    let mut client = open(Role::Client);
+    client.close(CloseCode::NORMAL, "").unwrap();
+    take_output(&mut client);
+    let mut wire = sframe(true, 1, b"in flight");
+    wire.extend(sframe(true, 8, &close_payload(1000, "")));
+    let (ev, out) = feed(&mut client, &wire);
+    assert_eq!(ev[0], "text \"in flight\"");
+    assert!(out.is_empty(), "no second close frame");
+    assert_eq!(client.state(), State::Closed);
+}
+
+#[test]
+fn eof_before_close_is_abnormal_1006() {
+    let mut client = open(Role::Client);
+    client.handle_eof();
+    assert_eq!(
+        drain_events(&mut client),
+        ["closed 1006 \"\" Remote clean=false error="]
+    );
+    assert!(take_output(&mut client).is_empty(), "1006 is never sent");
+}
+
+#[test]
+fn input_after_closed_is_ignored() {
+    let mut server = open(Role::Server);
+    feed(&mut server, &cframe(true, 8, &close_payload(1000, "")));
+    assert_eq!(server.state(), State::Closed);
+    let (ev, out) = feed(&mut server, &cframe(true, 1, b"late"));
+    assert!(ev.is_empty() && out.is_empty());
+    server.handle_eof();
+    assert!(server.next_event().is_none());
+}
+
+#[test]
+fn close_codes_that_may_not_be_sent() {
+    let mut client = open(Role::Client);
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        assert_eq!(
+            client.close(CloseCode::from(code), ""),
+            Err(UsageError::InvalidCloseCode(code))
+        );
+    }
+    assert_eq!(
+        client.close(CloseCode::NORMAL, &"x".repeat(124)),
+        Err(UsageError::ControlTooLong(126))
+    );
+    assert!(client
+        .close(CloseCode::from(4999), &"x".repeat(123))
+        .is_ok());
+    // A second close is a no-op, like the browser's.
+    assert!(client.close(CloseCode::NORMAL, "").is_ok());
+    assert_eq!(decode_frames(&take_output(&mut client)).len(), 1);
+}
+
+#[test]
+fn received_close_codes() {
+    for code in [
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
+    ] {
+        let mut server = open(Role::Server);
+        let (ev, out) = feed(&mut server, &cframe(true, 8, &close_payload(code, "r")));
+        assert_eq!(ev[0], format!("close-received {code} \"r\""));
+        assert_eq!(
+            u16::from_be_bytes([out[0].1[0], out[0].1[1]]),
+            code,
+            "echoed"
+        );
+    }
+    for code in [
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+    ] {
+        let mut server = open(Role::Server);
+        assert_failing(
+            &mut server,
+            &cframe(true, 8, &close_payload(code, "")),
+            CloseCode::PROTOCOL_ERROR,
+        );
+    }
+}
+
+#[test]
+fn close_with_one_byte_payload_fails() {
+    let mut server = open(Role::Server);
+    assert_failing(
+        &mut server,
+        &cframe(true, 8, &[3]),
+        CloseCode::PROTOCOL_ERROR,
+    );
+}
+
+#[test]
+fn close_reason_with_invalid_utf8_fails_1007() {
+    let mut server = open(Role::Server);
+    let mut payload = close_payload(1000, "");
+    payload.extend_from_slice(b"\xce\xba\xff");
+    assert_failing(
+        &mut server,
+        &cframe(true, 8, &payload),
+        CloseCode::INVALID_PAYLOAD,
+    );
+}
+
+#[test]
+fn close_while_connecting_abandons() {
+    let mut client = hybi::Connection::client(
+        hybi::ClientRequest::new("ws://h/").unwrap(),
+        client_config(),
+    );
+    client.close(CloseCode::NORMAL, "").unwrap();
+    assert_eq!(client.state(), State::Closed);
+    assert!(client.wants_shutdown());
+}
