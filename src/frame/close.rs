@@ -182,7 +182,11 @@ mod tests {
             assert_eq!(CloseCode(c).is_receivable(), ok, "{c}");
             assert_eq!(CloseCode(c).is_sendable(), ok, "{c}");
         }
-        for c in [CloseCode::NO_STATUS, CloseCode::ABNORMAL, CloseCode::TLS_HANDSHAKE] {
+        for c in [
+            CloseCode::NO_STATUS,
+            CloseCode::ABNORMAL,
+            CloseCode::TLS_HANDSHAKE,
+        ] {
             assert!(!c.is_sendable());
         }
     }
