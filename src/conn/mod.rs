@@ -29,8 +29,6 @@ const ZERO_COPY_MIN: usize = 1024;
 /// most recent ping is answered (RFC 6455 §5.5.3 allows it), so a ping flood from a peer that
 /// does not read cannot grow the output without bound.
 const PONG_COALESCE_ABOVE: usize = 64 << 10;
-/// The output accumulator keeps up to this much capacity across [`Connection::release_memory`].
-const OUTPUT_KEEP: usize = 0;
 
 /// A WebSocket connection as a deterministic state machine: bytes in, events and bytes out.
 ///
@@ -715,11 +713,12 @@ impl Connection {
     /// Frees buffers that are empty and larger than their idle size. Adapters call it when the
     /// transport has nothing more to read for now, so an idle connection holds no large buffers.
     pub fn release_memory(&mut self) {
-        let keep = self.config.get_read_buffer_size();
-        if self.rx.is_empty() && self.rx.capacity() > keep {
+        // An empty buffer is dropped whatever its capacity: after a large message was split
+        // off, a small remainder still keeps the whole large allocation alive.
+        if self.rx.is_empty() {
             self.rx = BytesMut::new();
         }
-        self.out.release(OUTPUT_KEEP);
+        self.out.release();
         self.recv.release();
         if self.events.is_empty() && self.events.capacity() > 8 {
             self.events = VecDeque::new();

@@ -80,9 +80,10 @@ impl Output {
         }
     }
 
-    /// Frees the accumulator when nothing is pending and it has grown past `keep` bytes.
-    pub(crate) fn release(&mut self, keep: usize) {
-        if self.len == 0 && self.buf.capacity() > keep {
+    /// Frees the accumulator when nothing is pending. (Its reported capacity says nothing of
+    /// the allocation behind it: after `advance`, a small remainder can pin a large buffer.)
+    pub(crate) fn release(&mut self) {
+        if self.len == 0 {
             self.buf = BytesMut::new();
             self.chunks = VecDeque::new();
         }
