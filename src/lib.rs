@@ -30,6 +30,7 @@ mod utf8;
 pub use config::{Config, FixedMask, MaskSource, OsRandom, Role};
 pub use conn::{
     CloseOutcome, Connection, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
+    Reject, Timeout,
 };
 pub use frame::{CloseCode, CloseFrame};
 pub use handshake::{Accept, ClientRequest, Request, Response};

@@ -132,6 +132,84 @@ pub enum Failure {
     /// The opening handshake failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// A deadline kept by the adapter passed (see [`Connection::timed_out`](crate::Connection::timed_out)).
+    #[error("{0}")]
+    Timeout(Timeout),
+}
+
+/// The deadlines an adapter keeps for a connection (the core has no clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timeout {
+    /// The opening handshake did not complete in time.
+    Handshake,
+    /// A keepalive ping got no answer (no input at all) in time: the peer is presumed dead.
+    Pong,
+    /// No message arrived for the idle timeout.
+    Idle,
+    /// The closing handshake did not complete in time.
+    Close,
+}
+
+impl core::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Handshake => "opening handshake timed out",
+            Self::Pong => "keepalive ping got no answer in time",
+            Self::Idle => "connection idle for too long",
+            Self::Close => "closing handshake timed out",
+        })
+    }
+}
+
+/// A server's refusal of an upgrade request: an HTTP status (400..=599), headers and a body.
+///
+/// ```
+/// use hybi::Reject;
+/// let r = Reject::new(403).body("origin not allowed").header("X-Reason", "origin");
+/// assert_eq!(r.status(), 403);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reject {
+    /// A rejection with `status` and no body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Sets the body (sent as `text/plain; charset=utf-8`).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub(crate) fn parts(&self) -> (u16, Vec<(&str, &str)>, &[u8]) {
+        let headers = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        (self.status, headers, &self.body)
+    }
 }
 
 /// How a connection ended: the payload of [`Event::Closed`], like the browser's `CloseEvent`.

@@ -11,7 +11,8 @@ use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub use event::{
-    CloseOutcome, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
+    CloseOutcome, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind, Reject,
+    Timeout,
 };
 
 use crate::config::{Config, Role};
@@ -514,6 +515,48 @@ impl Connection {
         });
         self.shutdown = true;
         Ok(())
+    }
+
+    /// Server: applies the application's decision about the waiting request: accept, or
+    /// reject with the [`Reject`]'s status, headers and body.
+    pub fn decide(&mut self, decision: Result<Accept, Reject>) -> Result<(), UsageError> {
+        match decision {
+            Ok(accept) => self.accept(accept),
+            Err(reject) => {
+                let (status, headers, body) = reject.parts();
+                self.reject_with(status, &headers, body)
+            }
+        }
+    }
+
+    /// Reports that a deadline the adapter keeps has passed; the core decides what follows.
+    ///
+    /// - [`Timeout::Handshake`], [`Timeout::Pong`], [`Timeout::Close`]: the connection is
+    ///   abandoned at once (no close frame: the peer is not answering), with code 1006.
+    /// - [`Timeout::Idle`]: the closing handshake starts with 1001 (going away); the close
+    ///   timeout then bounds it.
+    ///
+    /// Does nothing once CLOSED.
+    pub fn timed_out(&mut self, kind: Timeout) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        if kind == Timeout::Idle && matches!(self.phase, Phase::Open) {
+            self.initiator.get_or_insert(Initiator::Local);
+            self.queue_close(CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout"));
+            self.phase = Phase::Closing;
+            return;
+        }
+        self.rx.clear();
+        let initiator = *self.initiator.get_or_insert(Initiator::Local);
+        self.finish(CloseOutcome {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            initiator,
+            clean: false,
+            error: Some(Failure::Timeout(kind)),
+        });
+        self.shutdown = true;
     }
 
     fn check_can_send(&self) -> Result<(), UsageError> {

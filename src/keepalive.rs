@@ -1,0 +1,221 @@
+//! Deadlines and keepalive for the adapters: the clock lives here, never in the core.
+//!
+//! The adapters ask [`Deadlines::next`] when to wake up and call [`Deadlines::fire`] when that
+//! time comes; what a passed deadline means for the protocol is decided by the core
+//! ([`Connection::timed_out`]).
+
+use std::time::{Duration, Instant};
+
+use crate::{Connection, State, Timeout};
+
+/// Deadlines and keepalive settings for the blocking and tokio adapters. Every one can be
+/// turned off with `None`.
+///
+/// | setting | default | what happens |
+/// |---|---|---|
+/// | `handshake_timeout` | 10 s | the opening handshake is abandoned |
+/// | `ping_interval` | 20 s | after this long without input, a ping is sent |
+/// | `pong_timeout` | 20 s | no input for this long after that ping: the peer is dropped |
+/// | `idle_timeout` | none | no message for this long: close with 1001 |
+/// | `close_timeout` | 5 s | the closing handshake (and the wait for EOF after it) is cut short |
+///
+/// `write_high_water` (default 1 MiB) is how many queued output bytes make the tokio adapter's
+/// `Sink::poll_ready` wait.
+///
+/// ```
+/// use std::time::Duration;
+/// use hybi::Options;
+/// let opts = Options::default().ping_interval(Some(Duration::from_secs(5))).idle_timeout(None);
+/// assert_eq!(opts.get_ping_interval(), Some(Duration::from_secs(5)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    handshake_timeout: Option<Duration>,
+    ping_interval: Option<Duration>,
+    pong_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    close_timeout: Option<Duration>,
+    write_high_water: usize,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Some(Duration::from_secs(10)),
+            ping_interval: Some(Duration::from_secs(20)),
+            pong_timeout: Some(Duration::from_secs(20)),
+            idle_timeout: None,
+            close_timeout: Some(Duration::from_secs(5)),
+            write_high_water: 1 << 20,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+macro_rules! setting {
+    ($(#[$doc:meta])* $name:ident, $get:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+        #[doc = concat!("The value set by [`", stringify!($name), "`](Self::", stringify!($name), ").")]
+        pub fn $get(&self) -> $ty {
+            self.$name
+        }
+    };
+}
+
+impl Options {
+    setting!(
+        /// How long the opening handshake may take.
+        handshake_timeout, get_handshake_timeout: Option<Duration>
+    );
+    setting!(
+        /// How long without input before a keepalive ping is sent.
+        ping_interval, get_ping_interval: Option<Duration>
+    );
+    setting!(
+        /// How long a keepalive ping may go unanswered (no input at all) before the peer is
+        /// dropped as dead.
+        pong_timeout, get_pong_timeout: Option<Duration>
+    );
+    setting!(
+        /// How long without a message before the connection is closed with 1001.
+        idle_timeout, get_idle_timeout: Option<Duration>
+    );
+    setting!(
+        /// How long the closing handshake, and the wait for the peer's EOF after it, may take.
+        close_timeout, get_close_timeout: Option<Duration>
+    );
+    setting!(
+        /// Queued output bytes above which the tokio adapter's `Sink::poll_ready` waits.
+        write_high_water, get_write_high_water: usize
+    );
+
+    /// The rustls client configuration for `wss://` (default: the bundled web PKI roots).
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+}
+
+/// The deadlines of one connection.
+#[derive(Debug)]
+pub(crate) struct Deadlines {
+    opts: Options,
+    started: Instant,
+    last_input: Instant,
+    last_message: Instant,
+    ping_sent: Option<Instant>,
+    closing_since: Option<Instant>,
+    closed_since: Option<Instant>,
+}
+
+const PING_PAYLOAD: &[u8] = b"hybi-keepalive";
+
+fn at(base: Instant, d: Option<Duration>) -> Option<Instant> {
+    d.and_then(|d| base.checked_add(d))
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Deadlines {
+    pub(crate) fn new(opts: Options, now: Instant) -> Self {
+        Self {
+            opts,
+            started: now,
+            last_input: now,
+            last_message: now,
+            ping_sent: None,
+            closing_since: None,
+            closed_since: None,
+        }
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Input arrived: the peer is alive.
+    pub(crate) fn on_input(&mut self, now: Instant) {
+        self.last_input = now;
+        self.ping_sent = None;
+    }
+
+    /// A message arrived.
+    pub(crate) fn on_message(&mut self, now: Instant) {
+        self.last_message = now;
+    }
+
+    /// Notes state changes (call after every step).
+    pub(crate) fn observe(&mut self, now: Instant, conn: &Connection) {
+        match conn.state() {
+            State::Closing if self.closing_since.is_none() => self.closing_since = Some(now),
+            State::Closed if self.closed_since.is_none() => self.closed_since = Some(now),
+            _ => {}
+        }
+    }
+
+    /// When the adapter must wake up next, if ever.
+    pub(crate) fn next(&self, conn: &Connection) -> Option<Instant> {
+        let o = &self.opts;
+        match conn.state() {
+            State::Connecting => at(self.started, o.handshake_timeout),
+            State::Open => {
+                let keepalive = match self.ping_sent {
+                    None => at(self.last_input, o.ping_interval),
+                    Some(sent) => at(sent, o.pong_timeout),
+                };
+                earliest(keepalive, at(self.last_message, o.idle_timeout))
+            }
+            State::Closing => at(self.closing_since.unwrap_or(self.last_input), o.close_timeout),
+            State::Closed => at(self.closed_since.unwrap_or(self.last_input), o.close_timeout),
+        }
+    }
+
+    /// Acts on every deadline that has passed by `now`. Returns `true` when the wait for EOF
+    /// after the close is over (the adapter should stop reading and drop the transport).
+    pub(crate) fn fire(&mut self, now: Instant, conn: &mut Connection) -> bool {
+        let o = self.opts.clone();
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        match conn.state() {
+            State::Connecting => {
+                if due(at(self.started, o.handshake_timeout)) {
+                    conn.timed_out(Timeout::Handshake);
+                }
+            }
+            State::Open => {
+                if due(at(self.last_message, o.idle_timeout)) {
+                    conn.timed_out(Timeout::Idle);
+                } else if let Some(sent) = self.ping_sent {
+                    if due(at(sent, o.pong_timeout)) {
+                        conn.timed_out(Timeout::Pong);
+                    }
+                } else if due(at(self.last_input, o.ping_interval)) {
+                    // Sending can only fail if the state changed; then there is nothing to do.
+                    if conn.send_ping(PING_PAYLOAD).is_ok() {
+                        self.ping_sent = Some(now);
+                    }
+                }
+            }
+            State::Closing => {
+                if due(at(self.closing_since.unwrap_or(now), o.close_timeout)) {
+                    conn.timed_out(Timeout::Close);
+                }
+            }
+            State::Closed => return due(self.next(conn)),
+        }
+        self.observe(now, conn);
+        false
+    }
+}
