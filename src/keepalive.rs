@@ -178,8 +178,14 @@ impl Deadlines {
                 };
                 earliest(keepalive, at(self.last_message, o.idle_timeout))
             }
-            State::Closing => at(self.closing_since.unwrap_or(self.last_input), o.close_timeout),
-            State::Closed => at(self.closed_since.unwrap_or(self.last_input), o.close_timeout),
+            State::Closing => at(
+                self.closing_since.unwrap_or(self.last_input),
+                o.close_timeout,
+            ),
+            State::Closed => at(
+                self.closed_since.unwrap_or(self.last_input),
+                o.close_timeout,
+            ),
         }
     }
 

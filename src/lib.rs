@@ -23,9 +23,24 @@ pub enum State {
     Closed,
 }
 
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 mod config;
 mod conn;
+#[cfg(feature = "std")]
+mod keepalive;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 mod utf8;
+
+#[cfg(feature = "std")]
+pub use error::Error;
+#[cfg(feature = "std")]
+pub use keepalive::Options;
 
 pub use config::{Config, FixedMask, MaskSource, OsRandom, Role};
 pub use conn::{

@@ -91,6 +91,8 @@ pub struct Connection {
     config: Config,
     phase: Phase,
     rx: BytesMut,
+    /// The read buffer grew past `read_buffer_size` since the last `release_memory`.
+    rx_grown: bool,
     recv: Recv,
     out: Output,
     events: VecDeque<Event>,
@@ -120,11 +122,11 @@ enum Phase {
 #[derive(Debug)]
 enum Handshaking {
     /// Client: the request is queued; waiting for the 101.
-    AwaitResponse { request: ClientRequest, key: String },
+    Response { request: ClientRequest, key: String },
     /// Server: waiting for the request head.
-    AwaitRequest,
+    Request,
     /// Server: the request was reported; waiting for `accept` or `reject`.
-    AwaitDecision(Request),
+    Decision(Request),
 }
 
 #[derive(Debug)]
@@ -152,7 +154,7 @@ impl Connection {
         let mut head = Vec::new();
         request.encode(&key, &mut head);
         conn.queue_raw(&head);
-        conn.phase = Phase::Connecting(Box::new(Handshaking::AwaitResponse { request, key }));
+        conn.phase = Phase::Connecting(Box::new(Handshaking::Response { request, key }));
         conn
     }
 
@@ -161,7 +163,7 @@ impl Connection {
         Self::new(
             Role::Server,
             config,
-            Phase::Connecting(Box::new(Handshaking::AwaitRequest)),
+            Phase::Connecting(Box::new(Handshaking::Request)),
         )
     }
 
@@ -177,6 +179,7 @@ impl Connection {
             config,
             phase,
             rx: BytesMut::new(),
+            rx_grown: false,
             recv: Recv::default(),
             out: Output::default(),
             events: VecDeque::new(),
@@ -236,7 +239,7 @@ impl Connection {
     pub fn request(&self) -> Option<&Request> {
         match &self.phase {
             Phase::Connecting(h) => match &**h {
-                Handshaking::AwaitDecision(r) => Some(r),
+                Handshaking::Decision(r) => Some(r),
                 _ => None,
             },
             _ => None,
@@ -263,6 +266,7 @@ impl Connection {
             return;
         }
         self.rx.extend_from_slice(bytes);
+        self.note_rx_growth();
         self.process();
     }
 
@@ -283,6 +287,7 @@ impl Connection {
         let want = self.read_hint();
         if self.rx.capacity() - self.rx.len() < want {
             self.rx.reserve(want);
+            self.note_rx_growth();
         }
         let before = self.rx.len();
         let r = f(&mut self.rx);
@@ -294,6 +299,10 @@ impl Connection {
             }
         }
         r
+    }
+
+    fn note_rx_growth(&mut self) {
+        self.rx_grown |= self.rx.capacity() > self.config.get_read_buffer_size();
     }
 
     /// How many bytes the next read should make room for.
@@ -343,14 +352,14 @@ impl Connection {
         loop {
             match &mut self.phase {
                 Phase::Connecting(h) => match &mut **h {
-                    Handshaking::AwaitRequest => {
+                    Handshaking::Request => {
                         if !self.read_request() {
                             return;
                         }
                     }
                     // Pipelined frames wait in the buffer until the application decides.
-                    Handshaking::AwaitDecision(_) => return,
-                    Handshaking::AwaitResponse { .. } => {
+                    Handshaking::Decision(_) => return,
+                    Handshaking::Response { .. } => {
                         if !self.read_response() {
                             return;
                         }
@@ -377,7 +386,7 @@ impl Connection {
                 let _ = self.rx.split_to(used);
                 self.events
                     .push_back(Event::Request(Box::new(request.clone())));
-                self.phase = Phase::Connecting(Box::new(Handshaking::AwaitDecision(request)));
+                self.phase = Phase::Connecting(Box::new(Handshaking::Decision(request)));
                 true
             }
             Err(e) => {
@@ -394,7 +403,7 @@ impl Connection {
         let Phase::Connecting(h) = &self.phase else {
             return false;
         };
-        let Handshaking::AwaitResponse { request, key } = &**h else {
+        let Handshaking::Response { request, key } = &**h else {
             return false;
         };
         let cfg = &self.config;
@@ -450,7 +459,7 @@ impl Connection {
     pub fn accept(&mut self, accept: Accept) -> Result<(), UsageError> {
         let request = match &self.phase {
             Phase::Connecting(h) => match &**h {
-                Handshaking::AwaitDecision(r) => r,
+                Handshaking::Decision(r) => r,
                 _ => return Err(UsageError::WrongState(self.state())),
             },
             _ => return Err(UsageError::WrongState(self.state())),
@@ -756,10 +765,11 @@ impl Connection {
     /// Frees buffers that are empty and larger than their idle size. Adapters call it when the
     /// transport has nothing more to read for now, so an idle connection holds no large buffers.
     pub fn release_memory(&mut self) {
-        // An empty buffer is dropped whatever its capacity: after a large message was split
-        // off, a small remainder still keeps the whole large allocation alive.
-        if self.rx.is_empty() {
+        // Growth is remembered when it happens: after a large message was split off, the
+        // small remainder reports a small capacity but keeps the whole allocation alive.
+        if self.rx.is_empty() && self.rx_grown {
             self.rx = BytesMut::new();
+            self.rx_grown = false;
         }
         self.out.release();
         self.recv.release();

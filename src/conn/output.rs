@@ -10,7 +10,13 @@ pub(crate) struct Output {
     chunks: VecDeque<Bytes>,
     buf: BytesMut,
     len: usize,
+    /// The accumulator's allocation grew past [`KEEP`] since the last release.
+    grown: bool,
 }
+
+/// The accumulator keeps an allocation up to this size across [`Output::release`], so a busy
+/// connection does not reallocate after every flush.
+const KEEP: usize = 1024;
 
 impl Output {
     pub(crate) fn len(&self) -> usize {
@@ -24,6 +30,7 @@ impl Output {
 
     pub(crate) fn commit(&mut self, n: usize) {
         self.len += n;
+        self.grown |= self.buf.capacity() > KEEP;
     }
 
     /// Queues `payload` without copying it (after what the accumulator holds).
@@ -80,10 +87,12 @@ impl Output {
         }
     }
 
-    /// Frees the accumulator when nothing is pending. (Its reported capacity says nothing of
-    /// the allocation behind it: after `advance`, a small remainder can pin a large buffer.)
+    /// Frees the accumulator when nothing is pending and it has grown. (Its reported capacity
+    /// says little of the allocation behind it: after `advance`, a small remainder can pin a
+    /// large buffer, so growth is remembered when it happens.)
     pub(crate) fn release(&mut self) {
-        if self.len == 0 {
+        if self.len == 0 && (self.grown || !self.chunks.is_empty() || self.chunks.capacity() > 4) {
+            self.grown = false;
             self.buf = BytesMut::new();
             self.chunks = VecDeque::new();
         }

@@ -1,0 +1,40 @@
+//! rustls client setup shared by the adapters: the bundled web PKI roots by default.
+
+use std::sync::Arc;
+
+use crate::{Error, Options};
+
+/// The default client configuration: ring, safe protocol versions, the web PKI roots.
+pub(crate) fn default_config() -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+pub(crate) fn config(options: &Options) -> Result<Arc<rustls::ClientConfig>, Error> {
+    match &options.tls {
+        Some(c) => Ok(c.clone()),
+        None => default_config(),
+    }
+}
+
+pub(crate) fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Error> {
+    rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| Error::Tls(format!("invalid server name {host:?}: {e}")))
+}
+
+#[cfg(feature = "blocking")]
+pub(crate) fn client_connection(
+    host: &str,
+    options: &Options,
+) -> Result<rustls::ClientConnection, Error> {
+    rustls::ClientConnection::new(config(options)?, server_name(host)?)
+        .map_err(|e| Error::Tls(e.to_string()))
+}
