@@ -413,7 +413,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             if self.closed.is_none() {
                 if let Some(ev) = self.conn.next_event() {
                     match ev {
-                        Event::Closed(_) => self.closed = Some(ev),
+                        Event::Closed(_) => {
+                            // Taking the event may have queued our close frame: write it first.
+                            self.closed = Some(ev);
+                            continue;
+                        }
                         Event::Message(_) | Event::Fragment(_) => {
                             self.deadlines.on_message(t);
                             return Poll::Ready(Ok(ev));

@@ -172,3 +172,34 @@ fn close_while_connecting_abandons() {
     assert_eq!(client.state(), State::Closed);
     assert!(client.wants_shutdown());
 }
+
+#[test]
+fn reply_to_a_message_precedes_the_close_echo() {
+    let mut server = open(Role::Server);
+    let mut wire = cframe(true, 1, b"last words");
+    wire.extend(cframe(true, 8, &close_payload(1000, "")));
+    server.handle_input(&wire);
+    while let Some(ev) = server.next_event() {
+        if let hybi::Event::Message(m) = ev {
+            server.send(m).unwrap();
+        }
+    }
+    let frames = decode_frames(&take_output(&mut server));
+    assert_eq!(frames[0].1, b"last words");
+    assert_eq!(frames[1].0.opcode, Opcode::Close);
+}
+
+#[test]
+fn eof_right_after_a_close_frame_reports_the_close() {
+    let mut server = open(Role::Server);
+    server.handle_input(&cframe(true, 8, &close_payload(4000, "x")));
+    server.handle_eof();
+    let ev = drain_events(&mut server);
+    assert_eq!(
+        ev,
+        [
+            "close-received 4000 \"x\"",
+            "closed 4000 \"x\" Remote clean=true error="
+        ]
+    );
+}

@@ -81,3 +81,26 @@ fn data_after_close_frame_is_ignored() {
     assert_eq!(ev.len(), 2);
     assert!(ev[1].starts_with("closed 1000"));
 }
+
+/// Autobahn 3.2/4.1.3/5.15 shape: a good message and a bad frame in one read. The reply to the
+/// good message goes out before the close frame.
+#[test]
+fn replies_to_earlier_messages_precede_the_close_frame() {
+    let mut server = open(Role::Server);
+    let mut wire = cframe(true, 1, b"good");
+    wire.extend(frame_rsv(true, 2, 1, b"bad rsv", Some(KEY)));
+    server.handle_input(&wire);
+    let mut log = Vec::new();
+    while let Some(ev) = server.next_event() {
+        log.push(describe(&ev));
+        if let hybi::Event::Message(m) = ev {
+            server.send(m).unwrap();
+        }
+    }
+    assert_eq!(log[0], "text \"good\"");
+    assert!(log[1].starts_with("closed 1002"), "{log:?}");
+    let frames = decode_frames(&take_output(&mut server));
+    assert_eq!(frames[0].1, b"good");
+    assert_eq!(frames[1].0.opcode, hybi::frame::Opcode::Close);
+    assert_eq!(&frames[1].1[..2], &1002u16.to_be_bytes());
+}

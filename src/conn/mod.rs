@@ -107,6 +107,9 @@ pub struct Connection {
     protocol: Option<String>,
     send_fragment: Option<SendFragment>,
     pending_pong: Option<Bytes>,
+    /// A failure or a received close, found while parsing, that takes effect once the events
+    /// before it are drained (see [`Deferred`]).
+    deferred: Option<Deferred>,
     mask_pool: [u8; 32],
     mask_pos: usize,
 }
@@ -127,6 +130,16 @@ enum Handshaking {
     Request,
     /// Server: the request was reported; waiting for `accept` or `reject`.
     Decision(Request),
+}
+
+/// What parsing stopped at. Parsing stops at once, but the close frame (ours, or the echo of the
+/// peer's) is queued only when the application has drained the events before it, so replies to
+/// the messages that arrived first still go out first (RFC 6455 §5.5.1 lets an endpoint finish
+/// what it is sending before answering a close).
+#[derive(Debug)]
+enum Deferred {
+    Fail(ProtocolError),
+    Close(CloseFrame),
 }
 
 #[derive(Debug)]
@@ -192,6 +205,7 @@ impl Connection {
             protocol: None,
             send_fragment: None,
             pending_pong: None,
+            deferred: None,
             mask_pool: [0; 32],
             mask_pos: 32,
         }
@@ -334,6 +348,9 @@ impl Connection {
                     error: Some(Failure::Handshake(HandshakeError::Eof)),
                 });
             }
+            // A failure or close found before the EOF is what ended the connection; it is
+            // reported when its turn comes in `next_event`.
+            Phase::Open | Phase::Closing if self.deferred.is_some() => {}
             Phase::Open | Phase::Closing => {
                 let initiator = self.initiator.unwrap_or(Initiator::Remote);
                 self.finish(CloseOutcome {
@@ -365,6 +382,11 @@ impl Connection {
                         }
                     }
                 },
+                Phase::Open | Phase::Closing if self.deferred.is_some() => {
+                    // Nothing after a failure or a close frame is processed (§7.1.7, §5.5.1).
+                    self.rx.clear();
+                    return;
+                }
                 Phase::Open | Phase::Closing => {
                     self.read_frames();
                     return;
@@ -566,6 +588,8 @@ impl Connection {
             error: Some(Failure::Timeout(kind)),
         });
         self.shutdown = true;
+        // The peer is not answering: waiting for its EOF would only repeat the timeout.
+        self.eof = true;
     }
 
     fn check_can_send(&self) -> Result<(), UsageError> {
@@ -731,7 +755,18 @@ impl Connection {
     // ---------------------------------------------------------------- D. outputs
 
     /// The next event, if any. [`Event::Closed`] is always the last.
+    ///
+    /// When parsing stopped at a protocol error or at the peer's close frame, the close frame
+    /// this endpoint sends in return is queued by the call that finds no earlier event left:
+    /// commands issued while handling earlier events (say, echoing a message) go out first.
     pub fn next_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() {
+            match self.deferred.take() {
+                Some(Deferred::Fail(e)) => self.fail_now(e),
+                Some(Deferred::Close(f)) => self.close_received_now(f),
+                None => {}
+            }
+        }
         self.events.pop_front()
     }
 
@@ -847,8 +882,25 @@ impl Connection {
         }
     }
 
-    /// Fails the connection (§7.1.7): queue the close frame for `err`, stop reading, report.
+    /// Fails the connection (§7.1.7): parsing stops now; the close frame and the report follow
+    /// the events already queued.
     fn fail(&mut self, err: ProtocolError) {
+        self.rx.clear();
+        self.deferred.get_or_insert(Deferred::Fail(err));
+    }
+
+    /// A valid close frame arrived (§5.5.1): parsing stops now; the reply follows the events
+    /// already queued.
+    fn on_close(&mut self, frame: CloseFrame) {
+        self.rx.clear();
+        self.deferred.get_or_insert(Deferred::Close(frame));
+    }
+
+    /// Fails the connection: queue the close frame for `err`, stop reading, report.
+    fn fail_now(&mut self, err: ProtocolError) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
         let code = err.close_code();
         let reason = short_reason(&err);
         if self.close_sent.is_none() {
@@ -871,8 +923,11 @@ impl Connection {
         }
     }
 
-    /// A valid close frame arrived (§5.5.1, §7.1.5).
-    fn on_close(&mut self, frame: CloseFrame) {
+    /// Answers a close frame (§5.5.1, §7.1.5) and reports it.
+    fn close_received_now(&mut self, frame: CloseFrame) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
         self.events.push_back(Event::CloseReceived(frame.clone()));
         let initiator = *self.initiator.get_or_insert(Initiator::Remote);
         if self.close_sent.is_none() {
