@@ -333,10 +333,10 @@ mod adapter {
         fn from(e: Error) -> Self {
             match e {
                 Error::Io(e) => e,
-                Error::Timeout(_) => io::Error::new(io::ErrorKind::TimedOut, e),
-                Error::Closed(_) => io::Error::new(io::ErrorKind::ConnectionAborted, e),
-                Error::Usage(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
-                other => io::Error::new(io::ErrorKind::InvalidData, other),
+                Error::Timeout(_) => Self::new(io::ErrorKind::TimedOut, e),
+                Error::Closed(_) => Self::new(io::ErrorKind::ConnectionAborted, e),
+                Error::Usage(_) => Self::new(io::ErrorKind::InvalidInput, e),
+                other => Self::new(io::ErrorKind::InvalidData, other),
             }
         }
     }

@@ -1,6 +1,63 @@
-//! hybi: a sans-IO WebSocket (RFC 6455) library.
+//! hybi: a sans-IO WebSocket (RFC 6455) library, with blocking and tokio adapters.
+//!
+//! # Design
+//!
+//! ```text
+//!  your app ──── blocking::WebSocket / tokio::WebSocketStream   (adapters: sockets, timers)
+//!                         │ bytes in            ▲ bytes out
+//!                         ▼                     │
+//!                  Connection (sans-IO core: handshake, frames, UTF-8, limits, close)
+//!                         │ events: Request, Open, Message, Ping, Pong, CloseReceived, Closed
+//!                         ▼
+//!                      your app
+//! ```
+//!
+//! The core, [`Connection`], is a deterministic state machine (CONNECTING → OPEN → CLOSING →
+//! CLOSED) with no sockets, no clock and no runtime: bytes go in with
+//! [`handle_input`](Connection::handle_input), events come out of
+//! [`next_event`](Connection::next_event), and bytes to send come out of
+//! [`pending_output`](Connection::pending_output). It builds as `no_std` + `alloc` with
+//! `--no-default-features`. Peer misbehaviour never surfaces as a panic or an `Err` from an
+//! input method: the connection is failed with the close code RFC 6455 §7.4.1 prescribes and
+//! [`Event::Closed`] says what happened.
+//!
+//! The adapters, [`blocking`] (feature `blocking`, default) and [`tokio`] (feature `tokio`),
+//! only move bytes and keep deadlines ([`Options`]); every protocol decision is the core's.
+//!
+//! # Example: a blocking echo server
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! # fn main() -> Result<(), hybi::Error> {
+//! let listener = TcpListener::bind("127.0.0.1:9001")?;
+//! for tcp in listener.incoming() {
+//!     let mut ws = hybi::blocking::accept(tcp?)?;
+//!     while let Ok(message) = ws.recv() {
+//!         ws.send(message)?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `std` | yes | std support (adapters, OS randomness, `std::error::Error`) |
+//! | `blocking` | yes | [`blocking`]: the adapter for `std::io::Read + Write` |
+//! | `tls` | yes | `wss://` for the client helpers, with rustls and the web PKI roots |
+//! | `tokio` | no | [`tokio`]: the async adapter, `Stream` + `Sink` |
 #![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
+#![warn(
+    missing_docs,
+    unreachable_pub,
+    elided_lifetimes_in_paths,
+    unused_qualifications,
+    clippy::use_self,
+    clippy::manual_let_else
+)]
 
 extern crate alloc;
 
@@ -50,3 +107,8 @@ pub use conn::{
 pub use frame::{CloseCode, CloseFrame};
 pub use handshake::{Accept, ClientRequest, Request, Response};
 pub use utf8::Utf8Bytes;
+
+/// The README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

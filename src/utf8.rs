@@ -150,8 +150,8 @@ impl From<&str> for Utf8Bytes {
     }
 }
 
-impl From<alloc::string::String> for Utf8Bytes {
-    fn from(s: alloc::string::String) -> Self {
+impl From<String> for Utf8Bytes {
+    fn from(s: String) -> Self {
         Self(Bytes::from(s.into_bytes()))
     }
 }

@@ -55,15 +55,11 @@ async fn sink_waits_above_the_high_water_mark() {
     let chunk = Message::binary(vec![0u8; 1024]);
     // The peer does not read: feeding stops once ~8 KiB are queued.
     let mut fed = 0;
-    loop {
-        match tokio::time::timeout(Duration::from_millis(100), ws.feed(chunk.clone())).await {
-            Ok(r) => {
-                r.unwrap();
-                fed += 1;
-                assert!(fed < 100, "no backpressure");
-            }
-            Err(_) => break,
-        }
+    while let Ok(r) = tokio::time::timeout(Duration::from_millis(100), ws.feed(chunk.clone())).await
+    {
+        r.unwrap();
+        fed += 1;
+        assert!(fed < 100, "no backpressure");
     }
     let queued = ws.connection().buffered_amount();
     assert!(queued <= (8 << 10) + 1100, "queued {queued}");

@@ -82,7 +82,7 @@ impl From<u16> for CloseCode {
 }
 
 impl From<CloseCode> for u16 {
-    fn from(code: CloseCode) -> u16 {
+    fn from(code: CloseCode) -> Self {
         code.0
     }
 }

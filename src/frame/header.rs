@@ -187,7 +187,7 @@ impl FrameHeader {
 mod tests {
     use super::*;
 
-    fn enc(h: FrameHeader) -> alloc::vec::Vec<u8> {
+    fn enc(h: FrameHeader) -> Vec<u8> {
         let mut buf = [0u8; MAX_HEADER_LEN];
         let n = h.encode(&mut buf);
         assert_eq!(n, h.encoded_len());

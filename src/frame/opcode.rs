@@ -56,8 +56,8 @@ impl TryFrom<u8> for Opcode {
 }
 
 impl From<Opcode> for u8 {
-    fn from(op: Opcode) -> u8 {
-        op as u8
+    fn from(op: Opcode) -> Self {
+        op as Self
     }
 }
 
