@@ -39,11 +39,20 @@ pub trait Transport: Read + Write {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Sets how long a `write` may block (`None`: forever). Default: unsupported, ignored.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
+        TcpStream::set_read_timeout(&*self, timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(&*self, timeout)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
@@ -53,7 +62,10 @@ impl Transport for TcpStream {
 #[cfg(unix)]
 impl Transport for std::os::unix::net::UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
+        std::os::unix::net::UnixStream::set_read_timeout(&*self, timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(&*self, timeout)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
@@ -66,6 +78,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
     }
 }
 
@@ -128,6 +143,9 @@ impl Write for MaybeTlsStream {
 impl Transport for MaybeTlsStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.tcp().set_read_timeout(timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_write_timeout(timeout)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         #[cfg(feature = "tls")]
@@ -325,9 +343,29 @@ impl<S: Transport> WebSocket<S> {
 
     /// Starts the closing handshake. Keep calling [`recv`](Self::recv) until it returns
     /// [`Error::Closed`] to complete it (messages in flight still arrive).
+    ///
+    /// Writing the close frame is bounded by [`Options::close_timeout`] (on transports with
+    /// [`Transport::set_write_timeout`]): against a peer that stopped reading, the connection
+    /// is dropped with [`Error::Timeout`].
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason)?;
-        self.flush()
+        let limit = self.deadlines.options().get_close_timeout();
+        self.stream.set_write_timeout(limit)?;
+        let result = self.flush();
+        self.stream.set_write_timeout(None)?;
+        match result {
+            Err(Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                self.conn.timed_out(crate::Timeout::Close);
+                self.finished = true;
+                Err(Error::Timeout(crate::Timeout::Close))
+            }
+            other => other,
+        }
     }
 
     /// Writes everything queued.

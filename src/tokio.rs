@@ -327,9 +327,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// Starts the closing handshake and flushes the close frame. Keep calling
     /// [`recv`](Self::recv) until it returns [`Error::Closed`] to complete it.
+    ///
+    /// The flush is bounded by [`Options::close_timeout`]: against a peer that stopped reading,
+    /// the connection is dropped with [`Error::Timeout`] instead of waiting forever.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason)?;
-        self.flush().await
+        let Some(limit) = self.deadlines.options().get_close_timeout() else {
+            return self.flush().await;
+        };
+        match tokio::time::timeout(limit, self.flush()).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.conn.timed_out(crate::Timeout::Close);
+                self.finished = true;
+                Err(Error::Timeout(crate::Timeout::Close))
+            }
+        }
     }
 
     /// Writes everything queued.

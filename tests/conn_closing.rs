@@ -203,3 +203,24 @@ fn eof_right_after_a_close_frame_reports_the_close() {
         ]
     );
 }
+
+#[test]
+fn timed_out_abandons_and_discards_output() {
+    let mut server = open(Role::Server);
+    server.send_binary(&[0; 1000]).unwrap();
+    server.timed_out(hybi::Timeout::Close);
+    assert_eq!(server.buffered_amount(), 0);
+    assert!(server.wants_shutdown());
+    assert!(!server.awaiting_eof());
+    let ev = drain_events(&mut server);
+    assert_eq!(
+        ev,
+        ["closed 1006 \"\" Local clean=false error=closing handshake timed out"]
+    );
+    // Idle is different: a polite 1001 close.
+    let mut server = open(Role::Server);
+    server.timed_out(hybi::Timeout::Idle);
+    assert_eq!(server.state(), State::Closing);
+    let frames = decode_frames(&take_output(&mut server));
+    assert_eq!(&frames[0].1[..2], &1001u16.to_be_bytes());
+}

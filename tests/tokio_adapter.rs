@@ -253,3 +253,22 @@ async fn protocol_error_sends_close_and_shuts_down() {
     let err = server.await.unwrap().unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_is_bounded_when_the_peer_stopped_reading() {
+    let (a, _b) = tokio::io::duplex(1024);
+    let mut ws = open_ws(
+        a,
+        Role::Server,
+        opts().close_timeout(Some(Duration::from_secs(3))),
+    );
+    ws.queue(Message::binary(vec![0u8; 64 << 10])).unwrap();
+    let started = tokio::time::Instant::now();
+    let err = ws.close(CloseCode::GOING_AWAY, "").await.unwrap_err();
+    assert!(matches!(err, Error::Timeout(Timeout::Close)), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert!(matches!(
+        ws.recv().await,
+        Err(Error::Timeout(Timeout::Close))
+    ));
+}

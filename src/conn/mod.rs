@@ -563,7 +563,8 @@ impl Connection {
     /// Reports that a deadline the adapter keeps has passed; the core decides what follows.
     ///
     /// - [`Timeout::Handshake`], [`Timeout::Pong`], [`Timeout::Close`]: the connection is
-    ///   abandoned at once (no close frame: the peer is not answering), with code 1006.
+    ///   abandoned at once (no close frame: the peer is not answering), with code 1006; output
+    ///   still queued is discarded.
     /// - [`Timeout::Idle`]: the closing handshake starts with 1001 (going away); the close
     ///   timeout then bounds it.
     ///
@@ -588,8 +589,11 @@ impl Connection {
             error: Some(Failure::Timeout(kind)),
         });
         self.shutdown = true;
-        // The peer is not answering: waiting for its EOF would only repeat the timeout.
+        // The peer is not answering: waiting for its EOF would only repeat the timeout, and
+        // what is still queued for it will never be read.
         self.eof = true;
+        self.out = Output::default();
+        self.pending_pong = None;
     }
 
     fn check_can_send(&self) -> Result<(), UsageError> {
