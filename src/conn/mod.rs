@@ -865,6 +865,11 @@ impl Connection {
     }
 
     fn queue_close(&mut self, frame: CloseFrame) {
+        // A coalesced pong still waiting answers a ping that arrived before this close: it goes
+        // out now, before the close frame, never after it (§5.5.1, §5.5.2).
+        if let Some(pong) = self.pending_pong.take() {
+            self.queue_frame(Opcode::Pong, true, &pong);
+        }
         let mut payload = Vec::with_capacity(2 + frame.reason.len());
         if frame.code != CloseCode::NO_STATUS {
             frame.encode(&mut payload);
