@@ -89,3 +89,38 @@ fn ping_flood_from_a_peer_that_never_reads_is_bounded() {
     assert!(frames.iter().all(|f| f.0.opcode == Opcode::Pong));
     assert!(frames.len() > 500);
 }
+
+#[test]
+fn pong_held_back_under_backpressure_never_follows_a_close() {
+    // Found by fuzz/conn_server: with more than 64 KiB unwritten, a ping's pong is held back until
+    // the output drains; a close frame queued meanwhile must stay the last frame (§5.5.1), and
+    // nothing is queued once CLOSED.
+    let ping = cframe(true, 9, b"hi");
+    let close = cframe(true, 8, &close_payload(1000, ""));
+
+    // The peer's close arrives while the pong is held back.
+    let mut server = open(Role::Server);
+    server.send_binary(&[0; 70_000]).unwrap();
+    server.handle_input(&ping);
+    server.handle_input(&close);
+    let frames = decode_frames(&take_output(&mut server));
+    assert_eq!(frames.last().unwrap().0.opcode, Opcode::Close);
+    assert!(frames.iter().all(|f| f.0.opcode != Opcode::Pong));
+
+    // We close first while the pong is held back.
+    let mut server = open(Role::Server);
+    server.send_binary(&[0; 70_000]).unwrap();
+    server.handle_input(&ping);
+    server.close(CloseCode::NORMAL, "").unwrap();
+    let frames = decode_frames(&take_output(&mut server));
+    assert_eq!(frames.last().unwrap().0.opcode, Opcode::Close);
+
+    // The transport ends while the pong is held back: CLOSED, nothing more is queued.
+    let mut server = open(Role::Server);
+    server.send_binary(&[0; 70_000]).unwrap();
+    server.handle_input(&ping);
+    server.handle_eof();
+    let frames = decode_frames(&take_output(&mut server));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].0.opcode, Opcode::Binary);
+}

@@ -877,6 +877,8 @@ impl Connection {
         self.queue_frame(Opcode::Close, true, &payload);
         self.close_sent = Some(frame);
         self.send_fragment = None;
+        // A pong held back under backpressure must not follow the close frame (§5.5.1).
+        self.pending_pong = None;
     }
 
     /// Answers a ping (§5.5.2), coalescing under a flood (§5.5.3).
@@ -959,6 +961,8 @@ impl Connection {
 
     fn finish(&mut self, outcome: CloseOutcome) {
         self.phase = Phase::Closed;
+        // Nothing new is queued once CLOSED, not even a pong held back under backpressure.
+        self.pending_pong = None;
         self.recv = Recv::default();
         self.outcome = Some(outcome.clone());
         self.events.push_back(Event::Closed(Box::new(outcome)));
