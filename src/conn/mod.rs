@@ -877,8 +877,6 @@ impl Connection {
         self.queue_frame(Opcode::Close, true, &payload);
         self.close_sent = Some(frame);
         self.send_fragment = None;
-        // A pong held back under backpressure must not follow the close frame (§5.5.1).
-        self.pending_pong = None;
     }
 
     /// Answers a ping (§5.5.2), coalescing under a flood (§5.5.3).
