@@ -1,0 +1,527 @@
+//! Vector kernels for [`apply_mask`](super::apply_mask) and the runtime choice between them.
+//!
+//! This is the only module of the crate allowed to use `unsafe`.
+//!
+//! # Safety invariant
+//!
+//! Every `unsafe` block below relies on one or both of these facts, and each says which:
+//!
+//! 1. **CPU support.** A function compiled with `#[target_feature(enable = ...)]` runs only on a
+//!    CPU that has those features. Such functions are reached only through [`Kernel::apply`]
+//!    and [`apply_best`]. A [`Kernel`] naming a vector [`Choice`] is created only by
+//!    [`Kernel::best`] or [`Kernel::supported`], right after runtime detection
+//!    (`is_x86_feature_detected!`, with the `std` feature) or when the features are enabled at
+//!    compile time (`cfg(target_feature)`, which the compiler guarantees for the whole
+//!    program); `Kernel`'s field is private to this module, so no other code can forge one. The
+//!    cache `BEST` that [`apply_best`] reads is written only with the result of that detection.
+//! 2. **Bounds.** [`mask_vectors`] loads and stores `V::LANES` bytes at `body.as_mut_ptr() + i`
+//!    only for `i + V::LANES <= body.len()`, where `body` is a sub-slice of the caller's
+//!    `&mut [u8]`: that memory is valid for reads and writes, and nothing else accesses it during
+//!    the call (all accesses go through one pointer derived from it). Vector loads and stores
+//!    are the unaligned forms, so alignment is a matter of speed only, never of soundness.
+#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use super::{portable, rotate};
+
+/// One way of masking a buffer; proof (by the module invariant) that the CPU can run it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Kernel(Choice);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Choice {
+    /// Safe `u64` loop ([`portable`]).
+    Portable = 1,
+    /// 16-byte SSE2 vectors.
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    Sse2 = 2,
+    /// 32-byte AVX2 vectors (16-byte ones below 32 bytes).
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    Avx2 = 3,
+    /// 64-byte AVX-512F vectors (32/16-byte ones below 64 bytes).
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    Avx512 = 4,
+    /// 16-byte NEON vectors.
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    Neon = 5,
+}
+
+/// Which x86 vector extensions the running CPU has: `(sse2, avx2, avx512f)`.
+///
+/// With `std` this asks the CPU (the standard library caches the answer); without it, or under
+/// Miri, it reports what the build enables at compile time.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline]
+fn x86_features() -> (bool, bool, bool) {
+    #[cfg(all(feature = "std", not(miri)))]
+    {
+        let sse2 = std::is_x86_feature_detected!("sse2");
+        let avx2 = sse2 && std::is_x86_feature_detected!("avx2");
+        let avx512 = avx2 && std::is_x86_feature_detected!("avx512f");
+        (sse2, avx2, avx512)
+    }
+    #[cfg(not(all(feature = "std", not(miri))))]
+    {
+        let sse2 = cfg!(target_feature = "sse2");
+        let avx2 = sse2 && cfg!(target_feature = "avx2");
+        let avx512 = avx2 && cfg!(target_feature = "avx512f");
+        (sse2, avx2, avx512)
+    }
+}
+
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    feature = "std",
+    not(miri)
+))]
+use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+/// `0` until the first dispatch, then the discriminant of the detected [`Choice`]. Only ever
+/// written with the result of [`Kernel::detect_x86`] (invariant 1).
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    feature = "std",
+    not(miri)
+))]
+static BEST: AtomicU8 = AtomicU8::new(0);
+
+/// Masks `buf` (`key` already rotated to `buf[0]`) with the fastest kernel for this CPU.
+///
+/// With runtime detection the hot path is one relaxed load and a compare per tier, then a
+/// direct call (measurably cheaper for short buffers than `Kernel::best().apply()`, which
+/// compiles to a jump table).
+#[inline]
+pub(super) fn apply_best(buf: &mut [u8], key: [u8; 4]) {
+    #[cfg(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        feature = "std",
+        not(miri)
+    ))]
+    {
+        let c = BEST.load(Relaxed);
+        if c == Choice::Avx2 as u8 {
+            // SAFETY: `BEST` holds `Avx2` only after detection found SSE2 and AVX2
+            // (invariant 1).
+            return unsafe { x86::avx2(buf, key) };
+        }
+        if c == Choice::Avx512 as u8 {
+            // SAFETY: `BEST` holds `Avx512` only after detection found SSE2, AVX2 and AVX-512F
+            // (invariant 1).
+            return unsafe { x86::avx512(buf, key) };
+        }
+        apply_best_cold(buf, key);
+    }
+    #[cfg(not(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        feature = "std",
+        not(miri)
+    )))]
+    Kernel::best().apply(buf, key);
+}
+
+/// The rest of [`apply_best`]: the first call (detection), and CPUs without AVX2.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    feature = "std",
+    not(miri)
+))]
+#[inline(never)]
+fn apply_best_cold(buf: &mut [u8], key: [u8; 4]) {
+    Kernel::best().apply(buf, key);
+}
+
+impl Kernel {
+    /// The fastest kernel for this CPU. With runtime detection the choice is made once and
+    /// cached in [`BEST`]. Miri always gets the portable loop.
+    #[inline]
+    pub(super) fn best() -> Self {
+        #[cfg(all(
+            any(target_arch = "x86", target_arch = "x86_64"),
+            feature = "std",
+            not(miri)
+        ))]
+        {
+            let choice = match BEST.load(Relaxed) {
+                c if c == Choice::Avx512 as u8 => Choice::Avx512,
+                c if c == Choice::Avx2 as u8 => Choice::Avx2,
+                c if c == Choice::Sse2 as u8 => Choice::Sse2,
+                c if c == Choice::Portable as u8 => Choice::Portable,
+                _ => {
+                    let choice = Self::detect_x86();
+                    BEST.store(choice as u8, Relaxed);
+                    choice
+                }
+            };
+            Kernel(choice)
+        }
+        #[cfg(all(
+            any(target_arch = "x86", target_arch = "x86_64"),
+            not(all(feature = "std", not(miri)))
+        ))]
+        {
+            // Compile-time features only (no std, or Miri): a constant after inlining.
+            if cfg!(miri) {
+                Kernel(Choice::Portable)
+            } else {
+                Kernel(Self::detect_x86())
+            }
+        }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
+        {
+            Kernel(Choice::Neon)
+        }
+        #[cfg(not(any(
+            target_arch = "x86",
+            target_arch = "x86_64",
+            all(target_arch = "aarch64", target_feature = "neon", not(miri))
+        )))]
+        {
+            Kernel(Choice::Portable)
+        }
+    }
+
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    #[cold]
+    fn detect_x86() -> Choice {
+        match x86_features() {
+            (_, _, true) => Choice::Avx512,
+            (_, true, false) => Choice::Avx2,
+            (true, false, false) => Choice::Sse2,
+            (false, false, false) => Choice::Portable,
+        }
+    }
+
+    /// Every kernel this CPU can run, for tests and benchmarks.
+    #[allow(dead_code)]
+    pub(super) fn supported() -> impl Iterator<Item = Kernel> {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        let (sse2, avx2, avx512) = x86_features();
+        [
+            Some(Choice::Portable),
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            sse2.then_some(Choice::Sse2),
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            avx2.then_some(Choice::Avx2),
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            avx512.then_some(Choice::Avx512),
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Some(Choice::Neon),
+        ]
+        .into_iter()
+        .flatten()
+        .map(Kernel)
+    }
+
+    /// A short name for test messages and benchmark ids.
+    #[allow(dead_code)]
+    pub(super) fn name(self) -> &'static str {
+        match self.0 {
+            Choice::Portable => "portable",
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Choice::Sse2 => "sse2",
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Choice::Avx2 => "avx2",
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Choice::Avx512 => "avx512",
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Choice::Neon => "neon",
+        }
+    }
+
+    /// Masks `buf` (of any length) with `key`, already rotated to `buf[0]`.
+    #[inline]
+    pub(super) fn apply(self, buf: &mut [u8], key: [u8; 4]) {
+        match self.0 {
+            Choice::Portable => portable(buf, key),
+            // SAFETY: a `Kernel` holding `Sse2` exists only if the CPU has SSE2 (invariant 1).
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Choice::Sse2 => unsafe { x86::sse2(buf, key) },
+            // SAFETY: a `Kernel` holding `Avx2` exists only if the CPU has SSE2 and AVX2
+            // (invariant 1).
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Choice::Avx2 => unsafe { x86::avx2(buf, key) },
+            // SAFETY: a `Kernel` holding `Avx512` exists only if the CPU has SSE2, AVX2 and
+            // AVX-512F (invariant 1).
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Choice::Avx512 => unsafe { x86::avx512(buf, key) },
+            // SAFETY: `Neon` exists only when NEON is enabled at compile time (invariant 1).
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Choice::Neon => unsafe { neon::neon(buf, key) },
+        }
+    }
+}
+
+/// A SIMD register of `LANES` bytes, as far as masking needs it.
+///
+/// # Safety
+///
+/// Every method requires that the CPU supports the implementing type's target features.
+/// `load` and `store` additionally require `p` to be valid for `LANES` bytes of reads or
+/// writes; they have no alignment requirement.
+trait Vector: Copy {
+    const LANES: usize;
+    /// The 4-byte key repeated across the register, in memory order.
+    unsafe fn splat(key: [u8; 4]) -> Self;
+    unsafe fn xor(self, other: Self) -> Self;
+    unsafe fn load(p: *const u8) -> Self;
+    unsafe fn store(self, p: *mut u8);
+    /// Masks a buffer shorter than `LANES` (the edges left over by [`mask_vectors`]), `key`
+    /// rotated to its first byte.
+    unsafe fn edge(buf: &mut [u8], key: [u8; 4]);
+}
+
+/// Masks `buf` (`key` already rotated to `buf[0]`) with vectors of type `V`.
+///
+/// From `4 * LANES` bytes on, the bytes before the first `LANES`-aligned address go to
+/// [`Vector::edge`] first, so that no vector access in the body crosses a cache line (`LANES`
+/// divides the 64-byte line). The body is then masked four vectors at a time, and whatever is
+/// left (fewer than `LANES` bytes) goes to [`Vector::edge`]. The pieces are disjoint and their
+/// positions depend only on the buffer's address and length, so masking the same buffer twice
+/// reads back exactly the vectors just stored, which the CPU forwards without a stall.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s target features.
+#[inline(always)]
+unsafe fn mask_vectors<V: Vector>(buf: &mut [u8], key: [u8; 4]) {
+    let l = V::LANES;
+    let mut buf = buf;
+    let mut key = key;
+    if buf.len() >= 4 * l {
+        // `l` is a power of two: the distance to the next multiple of `l`, less than `l`.
+        let h = (buf.as_ptr() as usize).wrapping_neg() & (l - 1);
+        if h != 0 {
+            let (head, rest) = buf.split_at_mut(h);
+            // SAFETY: features by the caller's contract.
+            unsafe { V::edge(head, key) };
+            key = rotate(key, h);
+            buf = rest;
+        }
+    }
+    let (body, tail) = buf.split_at_mut(buf.len() & !(l - 1));
+    // SAFETY: features by the caller's contract.
+    let k = unsafe { V::splat(key) };
+    let p = body.as_mut_ptr();
+    let n = body.len();
+    let mut i = 0;
+    while i + 4 * l <= n {
+        // SAFETY: features by the caller's contract; `[i, i + 4l) ⊆ [0, n)` (invariant 2).
+        unsafe {
+            let a = V::load(p.add(i)).xor(k);
+            let b = V::load(p.add(i + l)).xor(k);
+            let c = V::load(p.add(i + 2 * l)).xor(k);
+            let d = V::load(p.add(i + 3 * l)).xor(k);
+            a.store(p.add(i));
+            b.store(p.add(i + l));
+            c.store(p.add(i + 2 * l));
+            d.store(p.add(i + 3 * l));
+        }
+        i += 4 * l;
+    }
+    while i < n {
+        // SAFETY: features by the caller's contract; `n - i` is a positive multiple of `l`, so
+        // `[i, i + l) ⊆ [0, n)` (invariant 2).
+        unsafe { V::load(p.add(i)).xor(k).store(p.add(i)) };
+        i += l;
+    }
+    // `n` is a multiple of `l`, hence of 4: the key phase is unchanged. (Skipping the call
+    // for an empty tail is measurably faster for short buffers.)
+    if !tail.is_empty() {
+        // SAFETY: features by the caller's contract.
+        unsafe { V::edge(tail, key) }
+    }
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod x86 {
+    #[cfg(target_arch = "x86")]
+    use core::arch::x86::*;
+    #[cfg(target_arch = "x86_64")]
+    use core::arch::x86_64::*;
+
+    use super::super::short;
+    use super::{mask_vectors, Vector};
+
+    /// Implements [`Vector`] for one x86 register type; the `Safety` section of [`Vector`]
+    /// applies to every method.
+    macro_rules! x86_vector {
+        ($ty:ty, $lanes:literal, $feature:literal,
+         $set1:ident, $xor:ident, $loadu:ident, $storeu:ident,
+         edge($buf:ident, $key:ident) $edge:block) => {
+            impl Vector for $ty {
+                const LANES: usize = $lanes;
+
+                #[inline]
+                #[target_feature(enable = $feature)]
+                unsafe fn splat(key: [u8; 4]) -> Self {
+                    // x86 is little-endian: the i32 lane's bytes in memory are `key`.
+                    $set1(i32::from_ne_bytes(key))
+                }
+
+                #[inline]
+                #[target_feature(enable = $feature)]
+                unsafe fn xor(self, other: Self) -> Self {
+                    $xor(self, other)
+                }
+
+                #[inline]
+                #[target_feature(enable = $feature)]
+                unsafe fn load(p: *const u8) -> Self {
+                    // SAFETY: `p` is valid for `LANES` bytes of reads (caller's contract); this
+                    // load has no alignment requirement.
+                    unsafe { $loadu(p.cast()) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $feature)]
+                unsafe fn store(self, p: *mut u8) {
+                    // SAFETY: `p` is valid for `LANES` bytes of writes (caller's contract); this
+                    // store has no alignment requirement.
+                    unsafe { $storeu(p.cast(), self) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $feature)]
+                unsafe fn edge($buf: &mut [u8], $key: [u8; 4]) $edge
+            }
+        };
+    }
+
+    x86_vector!(
+        __m128i,
+        16,
+        "sse2",
+        _mm_set1_epi32,
+        _mm_xor_si128,
+        _mm_loadu_si128,
+        _mm_storeu_si128,
+        edge(buf, key) {
+            short(buf, key)
+        }
+    );
+    x86_vector!(
+        __m256i,
+        32,
+        "sse2,avx2",
+        _mm256_set1_epi32,
+        _mm256_xor_si256,
+        _mm256_loadu_si256,
+        _mm256_storeu_si256,
+        edge(buf, key) {
+            // A 128-bit piece (inside `short`) is as good as an SSE2 vector here.
+            short(buf, key)
+        }
+    );
+    // The AVX-512 intrinsics are stable since Rust 1.89: this tier needs `rust-version` >= 1.89.
+    #[allow(clippy::incompatible_msrv)]
+    mod avx512 {
+        use super::*;
+        x86_vector!(
+        __m512i,
+        64,
+        "sse2,avx2,avx512f",
+        _mm512_set1_epi32,
+        _mm512_xor_si512,
+        _mm512_loadu_si512,
+        _mm512_storeu_si512,
+        edge(buf, key) {
+            // SAFETY: AVX2 is enabled here, and the caller's contract says the CPU has it.
+            unsafe { mask_vectors::<__m256i>(buf, key) }
+        }
+        );
+    }
+
+    /// # Safety
+    ///
+    /// The CPU supports SSE2.
+    #[target_feature(enable = "sse2")]
+    pub(super) unsafe fn sse2(buf: &mut [u8], key: [u8; 4]) {
+        // SAFETY: the CPU supports SSE2 (our contract).
+        unsafe { mask_vectors::<__m128i>(buf, key) }
+    }
+
+    /// # Safety
+    ///
+    /// The CPU supports SSE2 and AVX2.
+    #[target_feature(enable = "sse2,avx2")]
+    pub(super) unsafe fn avx2(buf: &mut [u8], key: [u8; 4]) {
+        // SAFETY: the CPU supports SSE2 and AVX2 (our contract).
+        unsafe { mask_vectors::<__m256i>(buf, key) }
+    }
+
+    /// # Safety
+    ///
+    /// The CPU supports SSE2, AVX2 and AVX-512F.
+    #[target_feature(enable = "sse2,avx2,avx512f")]
+    pub(super) unsafe fn avx512(buf: &mut [u8], key: [u8; 4]) {
+        if buf.len() < 64 {
+            // SAFETY: the CPU supports SSE2 and AVX2 (our contract).
+            unsafe { mask_vectors::<__m256i>(buf, key) }
+        } else {
+            // SAFETY: the CPU supports SSE2, AVX2 and AVX-512F (our contract).
+            unsafe { mask_vectors::<__m512i>(buf, key) }
+        }
+    }
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon {
+    use core::arch::aarch64::*;
+
+    use super::super::short;
+    use super::{mask_vectors, Vector};
+
+    /// Only byte-lane loads, stores and XOR, so the layout is right on either endianness. The
+    /// `Safety` section of [`Vector`] applies to every method.
+    impl Vector for uint8x16_t {
+        const LANES: usize = 16;
+
+        #[inline]
+        #[target_feature(enable = "neon")]
+        unsafe fn splat(key: [u8; 4]) -> Self {
+            let [a, b, c, d] = key;
+            let bytes = [a, b, c, d, a, b, c, d, a, b, c, d, a, b, c, d];
+            // SAFETY: `bytes` is a live local array of 16 bytes.
+            unsafe { vld1q_u8(bytes.as_ptr()) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "neon")]
+        unsafe fn xor(self, other: Self) -> Self {
+            veorq_u8(self, other)
+        }
+
+        #[inline]
+        #[target_feature(enable = "neon")]
+        unsafe fn load(p: *const u8) -> Self {
+            // SAFETY: `p` is valid for 16 bytes of reads (caller's contract); `vld1q_u8` needs
+            // only byte alignment.
+            unsafe { vld1q_u8(p) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "neon")]
+        unsafe fn store(self, p: *mut u8) {
+            // SAFETY: `p` is valid for 16 bytes of writes (caller's contract); `vst1q_u8` needs
+            // only byte alignment.
+            unsafe { vst1q_u8(p, self) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "neon")]
+        unsafe fn edge(buf: &mut [u8], key: [u8; 4]) {
+            short(buf, key);
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The CPU supports NEON (enabled at compile time wherever this module exists).
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn neon(buf: &mut [u8], key: [u8; 4]) {
+        // SAFETY: the CPU supports NEON (our contract).
+        unsafe { mask_vectors::<uint8x16_t>(buf, key) }
+    }
+}
