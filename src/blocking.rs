@@ -49,10 +49,10 @@ pub trait Transport: Read + Write {
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(&*self, timeout)
+        Self::set_read_timeout(&*self, timeout)
     }
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_write_timeout(&*self, timeout)
+        Self::set_write_timeout(&*self, timeout)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
@@ -62,10 +62,10 @@ impl Transport for TcpStream {
 #[cfg(unix)]
 impl Transport for std::os::unix::net::UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_read_timeout(&*self, timeout)
+        Self::set_read_timeout(&*self, timeout)
     }
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_write_timeout(&*self, timeout)
+        Self::set_write_timeout(&*self, timeout)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)

@@ -626,7 +626,7 @@ impl Connection {
         let unfragmented = self
             .config
             .get_write_fragment_size()
-            .map_or(true, |n| bytes.len() <= n);
+            .is_none_or(|n| bytes.len() <= n);
         if self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN && unfragmented {
             self.check_can_send()?;
             if self.send_fragment.is_some() {

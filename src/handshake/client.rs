@@ -224,7 +224,7 @@ impl ClientRequest {
     /// `Origin` or extension value contains a control character (CR, LF, NUL, ...), or a
     /// subprotocol is not a token (§4.1 item 10).
     pub fn validate(&self) -> Result<(), UsageError> {
-        let origin_ok = self.origin.as_deref().map_or(true, is_field_value);
+        let origin_ok = self.origin.as_deref().is_none_or(is_field_value);
         let protocols_ok = self.protocols.iter().all(|p| is_token(p));
         let extensions_ok = self.extensions.iter().all(|e| is_field_value(e));
         if !(origin_ok && protocols_ok && extensions_ok) {

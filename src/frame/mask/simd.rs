@@ -154,7 +154,7 @@ impl Kernel {
                     choice
                 }
             };
-            Kernel(choice)
+            Self(choice)
         }
         #[cfg(all(
             any(target_arch = "x86", target_arch = "x86_64"),
@@ -195,7 +195,7 @@ impl Kernel {
 
     /// Every kernel this CPU can run, for tests and benchmarks.
     #[allow(dead_code)]
-    pub(super) fn supported() -> impl Iterator<Item = Kernel> {
+    pub(super) fn supported() -> impl Iterator<Item = Self> {
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
         let (sse2, avx2, avx512) = x86_features();
         [
