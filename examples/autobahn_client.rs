@@ -5,14 +5,15 @@
 //! cargo run --release --example autobahn_client -- --url ws://127.0.0.1:9001 --agent hybi
 //! ```
 
-use hybi::{ClientRequest, Config, Error, Options};
+use hybi::{ClientRequest, Config, DeflateConfig, Error, Options};
 
 async fn connect(
     url: &str,
 ) -> Result<hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>, Error> {
     let config = Config::default()
         .max_frame_size(64 << 20)
-        .max_message_size(64 << 20);
+        .max_message_size(64 << 20)
+        .deflate(DeflateConfig::default());
     let options = Options::default().ping_interval(None);
     let (ws, _) = hybi::tokio::connect_with(ClientRequest::new(url)?, config, options).await?;
     Ok(ws)

@@ -1,12 +1,13 @@
 //! The Autobahn|Testsuite testee in the server role: a tokio echo server with limits large
-//! enough for section 9 and keepalive pings off (they would be unexpected frames for the suite).
+//! enough for section 9, permessage-deflate on (sections 12-13) and keepalive pings off (they
+//! would be unexpected frames for the suite).
 //!
 //! ```text
 //! cargo run --release --example autobahn_server -- --port 9002
 //! ```
 //! See `tests/autobahn/` and `../shared/autobahn/README.md` for running the suite.
 
-use hybi::{Config, Error, Options};
+use hybi::{Config, DeflateConfig, Error, Options};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -31,7 +32,8 @@ async fn main() -> std::io::Result<()> {
     println!("autobahn testee listening on ws://127.0.0.1:{port}/");
     let config = Config::default()
         .max_frame_size(64 << 20)
-        .max_message_size(64 << 20);
+        .max_message_size(64 << 20)
+        .deflate(DeflateConfig::default());
     let options = Options::default().ping_interval(None).idle_timeout(None);
     loop {
         let (tcp, _) = listener.accept().await?;

@@ -566,9 +566,11 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
         _ => return, // too slow to send a head, or the socket failed
     };
     if let Peeked::Head(Head { upgrade: true, .. }) = peeked {
+        // permessage-deflate: browsers offer it, and chat JSON compresses well.
         let config = Config::default()
             .max_message_size(MAX_MESSAGE)
-            .protocols(["chat"]);
+            .protocols(["chat"])
+            .deflate(hybi::DeflateConfig::default());
         let accepting = hybi::tokio::accept_with(stream, config, Options::default(), decide);
         let ws = tokio::select! {
             ws = accepting => ws,

@@ -5,6 +5,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::extensions::deflate::DeflateConfig;
+
 /// Which end of the connection this is (RFC 6455 §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -63,6 +65,7 @@ impl MaskSource for FixedMask {
 /// | [`stream_fragments`](Self::stream_fragments) | off |
 /// | [`auto_pong`](Self::auto_pong) | on |
 /// | [`read_buffer_size`](Self::read_buffer_size) | 1 KiB |
+/// | [`deflate`](Self::deflate) | off |
 ///
 /// ```
 /// use hybi::Config;
@@ -88,6 +91,7 @@ struct Inner {
     auto_pong: bool,
     read_buffer_size: usize,
     protocols: Vec<String>,
+    deflate: Option<DeflateConfig>,
     mask_source: Arc<dyn MaskSource>,
 }
 
@@ -105,6 +109,7 @@ impl Default for Config {
                 auto_pong: true,
                 read_buffer_size: 1 << 10,
                 protocols: Vec::new(),
+                deflate: None,
                 mask_source: Arc::new(OsRandom),
             }),
         }
@@ -125,6 +130,7 @@ impl fmt::Debug for Config {
             .field("auto_pong", &i.auto_pong)
             .field("read_buffer_size", &i.read_buffer_size)
             .field("protocols", &i.protocols)
+            .field("deflate", &i.deflate)
             .finish_non_exhaustive()
     }
 }
@@ -202,6 +208,18 @@ impl Config {
     /// The subprotocols set by [`protocols`](Self::protocols).
     pub fn get_protocols(&self) -> &[String] {
         &self.inner.protocols
+    }
+
+    /// Turns permessage-deflate (RFC 7692) on: a client offers it, a server accepts a client's
+    /// offer. Needs the `deflate` feature (default); without it, nothing is offered or accepted.
+    pub fn deflate(mut self, deflate: DeflateConfig) -> Self {
+        Arc::make_mut(&mut self.inner).deflate = Some(deflate);
+        self
+    }
+
+    /// The permessage-deflate settings, if on.
+    pub fn get_deflate(&self) -> Option<&DeflateConfig> {
+        self.inner.deflate.as_ref()
     }
 
     /// Replaces the source of mask keys and nonces (default: [`OsRandom`]).

@@ -47,6 +47,7 @@
 //! | `blocking` | yes | [`blocking`]: the adapter for `std::io::Read + Write` |
 //! | `tls` | yes | `wss://` for the client helpers, with rustls and the web PKI roots |
 //! | `tokio` | no | [`tokio`]: the async adapter, `Stream` + `Sink` |
+//! | `deflate` | yes | permessage-deflate (RFC 7692), enabled per connection with [`Config::deflate`] |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -85,6 +86,7 @@ pub enum State {
 pub mod blocking;
 mod config;
 mod conn;
+mod extensions;
 #[cfg(feature = "std")]
 mod keepalive;
 #[cfg(feature = "tls")]
@@ -104,6 +106,7 @@ pub use conn::{
     CloseOutcome, Connection, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
     Reject, Timeout,
 };
+pub use extensions::deflate::DeflateConfig;
 pub use frame::{CloseCode, CloseFrame};
 pub use handshake::{Accept, ClientRequest, Request, Response};
 pub use utf8::Utf8Bytes;

@@ -5,6 +5,7 @@
 //! valid sequence, even when that byte sits in the middle of a frame that has not fully arrived,
 //! while a code point split across chunks or fragments is accepted.
 
+use alloc::string::String;
 use bytes::Bytes;
 use core::fmt;
 use core::ops::Deref;

@@ -17,6 +17,7 @@ pub use event::{
 
 use crate::config::{Config, Role};
 use crate::error::{HandshakeError, ProtocolError, UsageError};
+use crate::extensions::deflate::{self, Deflate};
 use crate::frame::{apply_mask, CloseCode, CloseFrame, FrameHeader, Opcode, MAX_HEADER_LEN};
 use crate::handshake::{self, Accept, ClientRequest, Request, Response};
 use crate::utf8::Utf8Validator;
@@ -110,6 +111,10 @@ pub struct Connection {
     /// A failure or a received close, found while parsing, that takes effect once the events
     /// before it are drained (see [`Deferred`]).
     deferred: Option<Deferred>,
+    /// permessage-deflate, when negotiated.
+    deflate: Option<Box<Deflate>>,
+    /// Reused output of the compressor.
+    scratch: Vec<u8>,
     mask_pool: [u8; 32],
     mask_pos: usize,
 }
@@ -159,6 +164,19 @@ impl Connection {
         conn.config.mask_source_ref().fill(&mut nonce);
         let key = handshake::encode_key(&nonce);
         let mut request = request;
+        if let Some(d) = conn
+            .config
+            .get_deflate()
+            .filter(|_| cfg!(feature = "deflate"))
+        {
+            if !request
+                .get_extensions()
+                .iter()
+                .any(|e| deflate::is_deflate(e))
+            {
+                request = request.extension(d.offer());
+            }
+        }
         for p in conn.config.get_protocols() {
             if !request.get_protocols().contains(p) {
                 request = request.protocol(p.clone());
@@ -206,6 +224,8 @@ impl Connection {
             send_fragment: None,
             pending_pong: None,
             deferred: None,
+            deflate: None,
+            scratch: Vec::new(),
             mask_pool: [0; 32],
             mask_pos: 32,
         }
@@ -439,6 +459,21 @@ impl Connection {
             Ok(crate::frame::Status::Partial { .. }) => false,
             Ok(crate::frame::Status::Complete((response, used))) => {
                 let _ = self.rx.split_to(used);
+                let negotiated = match cfg.get_deflate() {
+                    Some(d) => deflate::accept_client(response.extensions(), d)
+                        .map(|p| p.and_then(|p| Deflate::new(Role::Client, p, d))),
+                    None if response.extensions().iter().any(|e| deflate::is_deflate(e)) => {
+                        Err("permessage-deflate accepted but not enabled")
+                    }
+                    None => Ok(None),
+                };
+                match negotiated {
+                    Ok(d) => self.deflate = d.map(Box::new),
+                    Err(e) => {
+                        self.fail_handshake(HandshakeError::Extension(e));
+                        return true;
+                    }
+                }
                 self.protocol = response.protocol().map(String::from);
                 let handshake = Handshake {
                     protocol: self.protocol.clone(),
@@ -487,6 +522,19 @@ impl Connection {
             _ => return Err(UsageError::WrongState(self.state())),
         };
         accept.validate(request)?;
+        let mut accept = accept;
+        let mut extensions = Vec::new();
+        if let Some(d) = self
+            .config
+            .get_deflate()
+            .filter(|_| cfg!(feature = "deflate"))
+        {
+            if let Some((answer, params)) = deflate::negotiate_server(request.extensions(), d) {
+                self.deflate = Deflate::new(Role::Server, params, d).map(Box::new);
+                accept = accept.extension_header(answer.clone());
+                extensions.push(answer);
+            }
+        }
         let mut head = Vec::new();
         accept.encode(request, &mut head);
         self.protocol = accept.get_protocol().map(String::from);
@@ -494,7 +542,7 @@ impl Connection {
         self.phase = Phase::Open;
         self.events.push_back(Event::Open(Box::new(Handshake {
             protocol: self.protocol.clone(),
-            extensions: Vec::new(),
+            extensions,
             response: None,
         })));
         self.process();
@@ -627,7 +675,11 @@ impl Connection {
             .config
             .get_write_fragment_size()
             .is_none_or(|n| bytes.len() <= n);
-        if self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN && unfragmented {
+        if self.role == Role::Server
+            && bytes.len() >= ZERO_COPY_MIN
+            && unfragmented
+            && self.deflate.is_none()
+        {
             self.check_can_send()?;
             if self.send_fragment.is_some() {
                 return Err(UsageError::FragmentOutOfSequence);
@@ -645,21 +697,39 @@ impl Connection {
         if self.send_fragment.is_some() {
             return Err(UsageError::FragmentOutOfSequence);
         }
+        if let Some(d) = self.deflate.as_deref_mut() {
+            // RFC 7692 §6: RSV1 on the first frame of a compressed message.
+            let mut packed = core::mem::take(&mut self.scratch);
+            if d.compress(data, &mut packed) {
+                self.queue_message(kind, &packed, true);
+                self.scratch = packed;
+                return Ok(());
+            }
+            self.scratch = packed;
+        }
+        self.queue_message(kind, data, false);
+        Ok(())
+    }
+
+    /// Queues a message's payload as frames of at most `write_fragment_size` bytes.
+    fn queue_message(&mut self, kind: MessageKind, data: &[u8], compressed: bool) {
         let size = match self.config.get_write_fragment_size() {
             Some(n) if n > 0 => n,
             _ => usize::MAX,
         };
         let mut opcode = data_opcode(kind);
+        let mut rsv1 = compressed;
         let mut rest = data;
         loop {
             let n = rest.len().min(size);
             let (chunk, tail) = rest.split_at(n);
-            self.queue_frame(opcode, tail.is_empty(), chunk);
+            self.queue_frame_rsv(opcode, tail.is_empty(), rsv1, chunk);
             if tail.is_empty() {
-                return Ok(());
+                return;
             }
             rest = tail;
             opcode = Opcode::Continuation;
+            rsv1 = false;
         }
     }
 
@@ -668,7 +738,9 @@ impl Connection {
     /// frames may be sent between fragments; other messages may not.
     ///
     /// Text fragments are checked as UTF-8 incrementally (a code point may be split between
-    /// fragments); invalid text is refused with nothing queued.
+    /// fragments); invalid text is refused with nothing queued. Messages sent in explicit
+    /// fragments are not compressed, even with permessage-deflate (RFC 7692 §6 lets each
+    /// message choose).
     pub fn send_fragment(
         &mut self,
         kind: MessageKind,
@@ -812,6 +884,16 @@ impl Connection {
         }
         self.out.release();
         self.recv.release();
+        if self.scratch.capacity() > 0 {
+            self.scratch = Vec::new();
+        }
+        if let Some(d) = self
+            .deflate
+            .as_deref_mut()
+            .filter(|_| !self.recv.in_message())
+        {
+            d.release();
+        }
         if self.events.is_empty() && self.events.capacity() > 8 {
             self.events = VecDeque::new();
         }
@@ -852,8 +934,13 @@ impl Connection {
 
     /// Queues one frame, copying the payload (and masking the copy when this is a client).
     fn queue_frame(&mut self, opcode: Opcode, fin: bool, payload: &[u8]) {
+        self.queue_frame_rsv(opcode, fin, false, payload);
+    }
+
+    fn queue_frame_rsv(&mut self, opcode: Opcode, fin: bool, rsv1: bool, payload: &[u8]) {
         let mut header = FrameHeader::new(opcode, payload.len() as u64);
         header.fin = fin;
+        header.rsv1 = rsv1;
         let key = self.queue_header(header);
         let buf = self.out.buf();
         let start = buf.len();

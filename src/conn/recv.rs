@@ -1,11 +1,13 @@
 //! The receive path: frame decoding, unmasking in place, reassembly, incremental UTF-8 and
 //! limits (RFC 6455 §5.2-§5.6, §8.1).
 
-use bytes::{Buf, BytesMut};
+use alloc::vec::Vec;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::{Connection, Event, Fragment, Message, MessageKind, Phase};
 use crate::config::Role;
 use crate::error::{FrameError, ProtocolError};
+use crate::extensions::deflate::InflateError;
 use crate::frame::{apply_mask, CloseCode, CloseFrame, FrameHeader, Opcode, Status};
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 
@@ -16,6 +18,10 @@ pub(super) struct Recv {
     msg: Option<InMessage>,
     /// The fragments of a message being assembled (only for fragmented messages).
     assembly: BytesMut,
+    /// The inflated bytes of a compressed message not yet delivered.
+    inflated: Vec<u8>,
+    /// Inflated bytes of the current message already delivered (streaming).
+    inflated_delivered: u64,
     utf8: Utf8Validator,
 }
 
@@ -36,6 +42,8 @@ struct InMessage {
     kind: MessageKind,
     len: u64,
     frames: usize,
+    /// RSV1 was set on the first frame: the payload is DEFLATE data (RFC 7692 §6).
+    compressed: bool,
 }
 
 impl Recv {
@@ -50,6 +58,14 @@ impl Recv {
         if self.assembly.is_empty() && self.assembly.capacity() > 0 {
             self.assembly = BytesMut::new();
         }
+        if self.inflated.is_empty() && self.inflated.capacity() > 0 {
+            self.inflated = Vec::new();
+        }
+    }
+
+    /// `true` while a message is partly received.
+    pub(super) fn in_message(&self) -> bool {
+        self.msg.is_some()
     }
 }
 
@@ -57,9 +73,13 @@ impl Connection {
     /// Checks a header against the connection's rules before any of its payload is buffered,
     /// and starts or continues the message it belongs to.
     fn check_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        // §5.2: RSV bits MUST be 0 unless an extension defines them.
-        if h.rsv_bits() != 0 {
-            return Err(FrameError::ReservedBits(h.rsv_bits()).into());
+        // §5.2: RSV bits MUST be 0 unless an extension defines them. permessage-deflate
+        // defines RSV1 on the first frame of a data message (RFC 7692 §6.1).
+        let rsv = h.rsv_bits();
+        let rsv1_allowed =
+            self.deflate.is_some() && matches!(h.opcode, Opcode::Text | Opcode::Binary);
+        if rsv & 0b011 != 0 || (rsv & 0b100 != 0 && !rsv1_allowed) {
+            return Err(FrameError::ReservedBits(rsv).into());
         }
         // §5.1: a server MUST fail on an unmasked frame, a client on a masked one.
         let expected = self.role == Role::Server;
@@ -86,6 +106,7 @@ impl Connection {
                 kind: m.kind,
                 len: m.len.saturating_add(h.payload_len),
                 frames: m.frames.saturating_add(1),
+                compressed: m.compressed,
             },
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
             (op, None) => InMessage {
@@ -96,6 +117,7 @@ impl Connection {
                 },
                 len: h.payload_len,
                 frames: 1,
+                compressed: h.rsv1,
             },
         };
         if msg.len > max_msg {
@@ -161,6 +183,9 @@ impl Connection {
         let Some(msg) = self.recv.msg else {
             return false;
         };
+        if msg.compressed {
+            return self.read_compressed(f, msg);
+        }
         let avail = usize::try_from(f.remaining).map_or(self.rx.len(), |r| r.min(self.rx.len()));
         if avail > f.done {
             let fresh = &mut self.rx[f.done..avail];
@@ -189,12 +214,12 @@ impl Connection {
         if msg.frames == 1 && fin {
             // An unfragmented message: the payload leaves the read buffer without a copy.
             self.recv.msg = None;
-            self.deliver(msg.kind, payload);
+            self.deliver(msg.kind, payload.freeze());
         } else {
             self.recv.assembly.extend_from_slice(&payload);
             if fin {
                 self.recv.msg = None;
-                let whole = self.recv.assembly.split();
+                let whole = self.recv.assembly.split().freeze();
                 self.deliver(msg.kind, whole);
             }
         }
@@ -228,8 +253,77 @@ impl Connection {
         frame_done
     }
 
-    fn deliver(&mut self, kind: MessageKind, payload: BytesMut) {
-        let payload = payload.freeze();
+    /// A compressed message: inflate the payload as it arrives, with the size limit applied to
+    /// the inflated bytes (a zip bomb stops at the limit) and UTF-8 checked on them.
+    fn read_compressed(&mut self, f: &mut InFrame, msg: InMessage) -> bool {
+        let avail = usize::try_from(f.remaining).map_or(self.rx.len(), |r| r.min(self.rx.len()));
+        if avail == 0 && f.remaining > 0 {
+            return false;
+        }
+        if let Some(key) = f.header.mask {
+            apply_mask(&mut self.rx[..avail], key, f.taken);
+        }
+        f.remaining -= avail as u64;
+        f.taken += avail;
+        f.done = 0;
+        let frame_done = f.remaining == 0;
+        let fin = frame_done && f.header.fin;
+        let max = self.config.get_max_message_size();
+        let limit =
+            usize::try_from(max.saturating_sub(self.recv.inflated_delivered)).unwrap_or(usize::MAX);
+        let before = self.recv.inflated.len();
+        let result = match self.deflate.as_deref_mut() {
+            Some(d) => d.inflate(&self.rx[..avail], fin, &mut self.recv.inflated, limit),
+            None => Err(InflateError::Corrupt),
+        };
+        self.rx.advance(avail);
+        match result {
+            Ok(()) => {}
+            Err(InflateError::TooLarge) => {
+                let len = self.recv.inflated_delivered + self.recv.inflated.len() as u64;
+                self.fail(ProtocolError::MessageTooLarge { len, max });
+                return false;
+            }
+            Err(InflateError::Corrupt) => {
+                self.fail(ProtocolError::Extension("invalid compressed data"));
+                return false;
+            }
+        }
+        let text = msg.kind == MessageKind::Text;
+        if text && self.recv.utf8.feed(&self.recv.inflated[before..]).is_err() {
+            self.fail(ProtocolError::InvalidUtf8);
+            return false;
+        }
+        if fin {
+            if text && self.recv.utf8.finish().is_err() {
+                self.fail(ProtocolError::InvalidUtf8);
+                return false;
+            }
+            self.recv.msg = None;
+            self.recv.inflated_delivered = 0;
+            let data = Bytes::from(core::mem::take(&mut self.recv.inflated));
+            if self.config.get_stream_fragments() {
+                self.events.push_back(Event::Fragment(Fragment {
+                    kind: msg.kind,
+                    data,
+                    fin: true,
+                }));
+            } else {
+                self.deliver(msg.kind, data);
+            }
+        } else if self.config.get_stream_fragments() && !self.recv.inflated.is_empty() {
+            let data = Bytes::from(core::mem::take(&mut self.recv.inflated));
+            self.recv.inflated_delivered += data.len() as u64;
+            self.events.push_back(Event::Fragment(Fragment {
+                kind: msg.kind,
+                data,
+                fin: false,
+            }));
+        }
+        frame_done
+    }
+
+    fn deliver(&mut self, kind: MessageKind, payload: Bytes) {
         let message = match kind {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),

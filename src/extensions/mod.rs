@@ -1,0 +1,3 @@
+//! WebSocket extensions (RFC 6455 §9). permessage-deflate (RFC 7692) is the one implemented.
+
+pub(crate) mod deflate;
