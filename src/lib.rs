@@ -117,6 +117,7 @@ pub use utf8::Utf8Bytes;
 #[doc(hidden)]
 pub mod fuzzing {
     use alloc::string::String;
+    use alloc::vec::Vec;
 
     use crate::extensions::deflate::{self, Params};
     use crate::DeflateConfig;
@@ -135,7 +136,7 @@ pub mod fuzzing {
     }
 
     /// The elements of a `Sec-WebSocket-Extensions` value, split as the handshake parsers do.
-    pub fn extension_elements(value: &str) -> alloc::vec::Vec<String> {
+    pub fn extension_elements(value: &str) -> Vec<String> {
         crate::handshake::split_list(value, b',')
             .map(String::from)
             .collect()

@@ -289,12 +289,11 @@ impl Peer {
         let (mut cmd, summary) = match self {
             Peer::Python => {
                 let mut cmd = Command::new("python3");
-                cmd.arg(interop_dir().join("py_client.py"))
-                    .arg(&url)
-                    .args(["--compression", "deflate"]);
-                if !extra.iter().any(|a| *a == "--zip-bomb") {
-                    cmd.arg("--json");
-                }
+                cmd.arg(interop_dir().join("py_client.py")).arg(&url).args([
+                    "--compression",
+                    "deflate",
+                    "--json",
+                ]);
                 (cmd, "py_client: ")
             }
             Peer::Node => {
@@ -330,6 +329,10 @@ impl Peer {
             .find_map(|l| l.strip_prefix("ok - extensions ("))
             .and_then(|l| l.strip_suffix(')'))
             .unwrap_or_else(|| panic!("{what}: no extensions check:\n{out}"));
+        assert!(
+            ext.contains("eflate"),
+            "{what}: permessage-deflate was not negotiated:\n{out}"
+        );
         match self {
             Peer::Python => python_params("client", ext),
             Peer::Node => params_of(ext),

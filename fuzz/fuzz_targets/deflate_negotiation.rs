@@ -82,7 +82,11 @@ fn check_answer(answer: &str, p: DeflateParams) {
             assert!((8..=15).contains(&v), "{answer:?}");
         }
     }
-    assert_eq!((stated.0, stated.1, stated.2), (p.0, p.1, p.2), "{answer:?}");
+    assert_eq!(
+        (stated.0, stated.1, stated.2),
+        (p.0, p.1, p.2),
+        "{answer:?}"
+    );
     if let Some(v) = stated.3 {
         assert_eq!(v, p.3, "{answer:?}");
     }
@@ -111,7 +115,7 @@ fuzz_target!(|data: &[u8]| {
         check_answer(answer, *p);
         assert!(p.2 <= s_wish.2, "server window above its setting: {p:?}");
         assert!(p.0 >= s_wish.0 && p.1 >= s_wish.1, "{p:?}");
-        match deflate_accept_client(&[answer.clone()], &DeflateConfig::default()) {
+        match deflate_accept_client(std::slice::from_ref(answer), &DeflateConfig::default()) {
             Ok(Some(q)) => assert_eq!(q, *p, "client and server disagree on {answer:?}"),
             other => panic!("a default client refused {answer:?}: {other:?}"),
         }
@@ -142,7 +146,7 @@ fuzz_target!(|data: &[u8]| {
             // An earlier acceptable offer wins (§5); the client did not make it.
             continue;
         }
-        let q = match deflate_accept_client(&[answer.clone()], &client_cfg) {
+        let q = match deflate_accept_client(std::slice::from_ref(&answer), &client_cfg) {
             Ok(Some(q)) => q,
             other => panic!("client refused the answer {answer:?} to its offer {own:?}: {other:?}"),
         };

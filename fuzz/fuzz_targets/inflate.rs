@@ -207,7 +207,9 @@ impl Run {
                         if kind == MessageKind::Text {
                             assert!(std::str::from_utf8(&buf).is_ok(), "invalid UTF-8 delivered");
                         }
-                        self.t.records.push((u8::from(kind == MessageKind::Binary), buf));
+                        self.t
+                            .records
+                            .push((u8::from(kind == MessageKind::Binary), buf));
                     }
                 }
                 Event::Ping(p) => self.t.records.push((2, p.to_vec())),
@@ -216,7 +218,10 @@ impl Run {
                 Event::Closed(o) => {
                     let code = o.code.as_u16();
                     if o.clean {
-                        assert!(self.close_in_input, "clean close without a close frame: {o:?}");
+                        assert!(
+                            self.close_in_input,
+                            "clean close without a close frame: {o:?}"
+                        );
                     } else {
                         assert!(
                             [
@@ -283,12 +288,21 @@ fuzz_target!(|data: &[u8]| {
     // The input may sit in the read buffer (doubling as it grows), the transcript keeps every
     // message, each chunk may complete up to chunk/2 messages of at most `max` bytes each, and
     // the inflater's state and window are at most a few hundred KiB.
-    let kept: usize = chunked.t.records.iter().map(|r| r.1.capacity() + 64).sum::<usize>() * 2;
+    let kept: usize = chunked
+        .t
+        .records
+        .iter()
+        .map(|r| r.1.capacity() + 64)
+        .sum::<usize>()
+        * 2;
     let bound = 4 * wire.len() + kept + (chunk / 2 + 2) * 2 * (max as usize + 1024) + (512 << 10);
     assert!(grown <= bound, "heap grew by {grown} bytes (bound {bound})");
 
     // Same messages, same close.
     let strip = |t: &Transcript| t.closed.map(|c| c.0);
-    assert_eq!(whole.t.records, chunked.t.records, "whole and chunked runs differ");
+    assert_eq!(
+        whole.t.records, chunked.t.records,
+        "whole and chunked runs differ"
+    );
     assert_eq!(strip(&whole.t), strip(&chunked.t));
 });

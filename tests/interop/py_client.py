@@ -186,10 +186,9 @@ async def run(args, r):
 
     if args.compression == "deflate":
         async def check_extensions():
-            exts = ws.protocol.extensions
-            if not exts:
-                raise AssertionError("permessage-deflate was not negotiated")
-            return ", ".join(repr(e) for e in exts)
+            # Reported, not checked: a server may decline compression.
+            return ", ".join(repr(e) for e in ws.protocol.extensions) or "none"
+
         await r.step("extensions", check_extensions)
 
     await r.step('text "hello"', lambda: expect_echo(ws, "hello"))
