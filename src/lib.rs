@@ -111,6 +111,59 @@ pub use frame::{CloseCode, CloseFrame};
 pub use handshake::{Accept, ClientRequest, Request, Response};
 pub use utf8::Utf8Bytes;
 
+/// Crate internals for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`); not part of
+/// the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use crate::extensions::deflate::{self, Params};
+    use crate::DeflateConfig;
+
+    /// Negotiated permessage-deflate parameters: (server_no_context_takeover,
+    /// client_no_context_takeover, server_max_window_bits, client_max_window_bits).
+    pub type DeflateParams = (bool, bool, u8, u8);
+
+    fn tuple(p: Params) -> DeflateParams {
+        (
+            p.server_no_context_takeover,
+            p.client_no_context_takeover,
+            p.server_max_window_bits,
+            p.client_max_window_bits,
+        )
+    }
+
+    /// The elements of a `Sec-WebSocket-Extensions` value, split as the handshake parsers do.
+    pub fn extension_elements(value: &str) -> Vec<String> {
+        crate::handshake::split_list(value, b',')
+            .map(String::from)
+            .collect()
+    }
+
+    /// The client's offer for `cfg`, one `Sec-WebSocket-Extensions` element.
+    pub fn deflate_offer(cfg: &DeflateConfig) -> String {
+        cfg.offer()
+    }
+
+    /// The server's choice among the offered elements: its answer and the parameters.
+    pub fn deflate_negotiate_server(
+        offers: &[String],
+        cfg: &DeflateConfig,
+    ) -> Option<(String, DeflateParams)> {
+        deflate::negotiate_server(offers, cfg).map(|(r, p)| (r, tuple(p)))
+    }
+
+    /// The client's check of the server's answer (the 101's extension elements).
+    pub fn deflate_accept_client(
+        response: &[String],
+        cfg: &DeflateConfig,
+    ) -> Result<Option<DeflateParams>, &'static str> {
+        deflate::accept_client(response, cfg).map(|p| p.map(tuple))
+    }
+}
+
 /// The README's code blocks, compiled as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

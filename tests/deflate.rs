@@ -260,3 +260,56 @@ fn server_sends_compressed_binary_zero_copy_path_disabled() {
     p.client.handle_input(&wire);
     assert_eq!(drain_events(&mut p.client), ["binary len=4096"]);
 }
+
+/// Found by the `inflate` fuzz target: a compressed text message whose DEFLATE data inflates to
+/// invalid UTF-8 and then turns corrupt. Fed byte by byte, the invalid byte was found first
+/// (1007); fed at once, the corruption (1002). The first invalid byte now decides either way.
+#[test]
+fn invalid_utf8_before_corrupt_data_is_1007_however_the_input_is_cut() {
+    // "Hello" as in RFC 7692 §7.2.3.1, then garbage instead of the block's end.
+    let payload = [
+        0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0xc1, 0x29, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00,
+    ];
+    let wire = frame_rsv(true, 4, 1, &payload, None);
+    for chunk in [wire.len(), 1, 2, 3, 7] {
+        let mut p = pair(DeflateConfig::default(), DeflateConfig::default());
+        let mut code = None;
+        for part in wire.chunks(chunk) {
+            p.client.handle_input(part);
+            while let Some(ev) = p.client.next_event() {
+                if let Event::Closed(o) = ev {
+                    code = Some(o.code);
+                }
+            }
+        }
+        assert_eq!(code, Some(CloseCode::INVALID_PAYLOAD), "chunks of {chunk}");
+    }
+}
+
+/// Found by the `inflate` fuzz target: data after a final DEFLATE block (BFINAL, RFC 7692
+/// §7.2.3.5) in the same message was ignored when it arrived with the block, but inflated as a
+/// new stream (and failed as corrupt) when it arrived in a later read. It is now ignored either
+/// way, and the next message starts afresh.
+#[test]
+fn data_after_a_final_block_is_ignored_however_the_input_is_cut() {
+    // A final block holding "P", then bytes that are no DEFLATE stream.
+    let payload = [
+        0x0b, 0x00, 0x00, 0x81, 0x05, 0x70, 0x6c, 0x61, 0x86, 0x91, 0x96, 0x6f, 0x03, 0xe8,
+    ];
+    let hello = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    let mut wire = frame_rsv(true, 4, 1, &payload, None);
+    wire.extend_from_slice(&hello);
+    for chunk in [wire.len(), 1, 3, 5] {
+        let mut p = pair(DeflateConfig::default(), DeflateConfig::default());
+        let mut events = Vec::new();
+        for part in wire.chunks(chunk) {
+            p.client.handle_input(part);
+            events.extend(drain_events(&mut p.client));
+        }
+        assert_eq!(
+            events,
+            ["text \"P\"", "text \"Hello\""],
+            "chunks of {chunk}"
+        );
+    }
+}

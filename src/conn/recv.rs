@@ -277,6 +277,24 @@ impl Connection {
             None => Err(InflateError::Corrupt),
         };
         self.rx.advance(avail);
+        let text = msg.kind == MessageKind::Text;
+        // §8.1: the first invalid byte decides, wherever the input was cut. What was inflated
+        // before corrupt data, or up to the limit, is checked first: invalid UTF-8 there fails
+        // with 1007 whether the inflater saw the rest in the same call or not.
+        let checked = match result {
+            Err(InflateError::TooLarge) => self.recv.inflated.len().min(limit).max(before),
+            _ => self.recv.inflated.len(),
+        };
+        if text
+            && self
+                .recv
+                .utf8
+                .feed(&self.recv.inflated[before..checked])
+                .is_err()
+        {
+            self.fail(ProtocolError::InvalidUtf8);
+            return false;
+        }
         match result {
             Ok(()) => {}
             Err(InflateError::TooLarge) => {
@@ -288,11 +306,6 @@ impl Connection {
                 self.fail(ProtocolError::Extension("invalid compressed data"));
                 return false;
             }
-        }
-        let text = msg.kind == MessageKind::Text;
-        if text && self.recv.utf8.feed(&self.recv.inflated[before..]).is_err() {
-            self.fail(ProtocolError::InvalidUtf8);
-            return false;
         }
         if fin {
             if text && self.recv.utf8.finish().is_err() {

@@ -339,7 +339,8 @@ mod codec {
         peer_reset: bool,
         compress: Option<Compress>,
         decompress: Option<Decompress>,
-        /// The peer ended its stream with a final block: start afresh at the next message.
+        /// The peer ended its stream with a final block (§7.2.3.5) in the message being
+        /// received: the rest of the message is ignored, the next one starts afresh.
         peer_stream_ended: bool,
     }
 
@@ -455,10 +456,15 @@ mod codec {
             limit: usize,
         ) -> Result<(), InflateError> {
             if self.peer_stream_ended {
-                self.peer_stream_ended = false;
-                if let Some(d) = &mut self.decompress {
-                    d.reset(false);
+                // Whatever follows the final block (the trailer, or more) is ignored, however
+                // the message's payload was cut into calls.
+                if fin {
+                    self.peer_stream_ended = false;
+                    if let Some(d) = &mut self.decompress {
+                        d.reset(false);
+                    }
                 }
+                return Ok(());
             }
             let bits = self.peer_bits.max(9);
             let d = self
@@ -503,12 +509,10 @@ mod codec {
             if out.len() > limit {
                 return Err(InflateError::TooLarge);
             }
-            if ended {
-                self.peer_stream_ended = true;
-            }
-            if fin && self.peer_reset {
+            if fin && (ended || self.peer_reset) {
                 d.reset(false);
-                self.peer_stream_ended = false;
+            } else if ended {
+                self.peer_stream_ended = true;
             }
             Ok(())
         }

@@ -131,6 +131,53 @@ pub fn checklist() -> Vec<(String, Step)> {
     steps
 }
 
+/// Chat-like JSON text of exactly `len` bytes (ASCII): an array of messages such as
+/// `{"type":"message","from":"alice","text":"...","ts":1732147200000}`, cut at `len`.
+pub fn json_text(len: usize, seed: u64) -> String {
+    const WORDS: [&str; 18] = [
+        "hello", "alice", "bob", "the", "meeting", "is", "at", "noon", "ok", "see", "you", "there",
+        "thanks", "lunch", "deploy", "done", "review", "please",
+    ];
+    let rnd = payload(4 * (len / 16 + 64), seed);
+    let mut r = rnd.iter().map(|&b| usize::from(b)).cycle();
+    let mut s = String::from("[");
+    let mut i = 0u64;
+    while s.len() <= len {
+        let n = 3 + r.next().unwrap() % 18;
+        let text: Vec<&str> = (0..n)
+            .map(|_| WORDS[r.next().unwrap() % WORDS.len()])
+            .collect();
+        let from = ["alice", "bob", "carol"][r.next().unwrap() % 3];
+        s.push_str(&format!(
+            "{{\"type\":\"message\",\"from\":\"{from}\",\"text\":\"{}\",\"ts\":{}}},",
+            text.join(" "),
+            1_732_147_200_000u64 + 1000 * i
+        ));
+        i += 1;
+    }
+    s.truncate(len);
+    s
+}
+
+/// Sizes of the JSON-like texts the deflate checklist echoes: around the default compression
+/// threshold (32 bytes), and up to 1 MiB.
+pub const JSON_SIZES: [usize; 9] = [0, 1, 31, 32, 33, 200, 4096, 65536, 1 << 20];
+
+/// The checklist with JSON-like text messages of every size in [`JSON_SIZES`] first.
+pub fn deflate_checklist() -> Vec<(String, Step)> {
+    let mut steps: Vec<(String, Step)> = JSON_SIZES
+        .iter()
+        .map(|&n| {
+            (
+                format!("JSON text {n} bytes"),
+                Step::Echo(Message::text(json_text(n, n as u64))),
+            )
+        })
+        .collect();
+    steps.extend(checklist());
+    steps
+}
+
 fn joined(kind: MessageKind, parts: &[Vec<u8>]) -> Message {
     let all = parts.concat();
     match kind {
@@ -219,20 +266,59 @@ fn closed(what: &str, e: Error) -> CloseOutcome {
 // ------------------------------------------------------------------ hybi tokio client
 
 pub async fn tokio_connect(port: u16) -> hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream> {
+    tokio_connect_with(port, Config::default()).await.0
+}
+
+/// Connects with `config`; also returns the extensions the server's 101 named.
+pub async fn tokio_connect_with(
+    port: u16,
+    config: Config,
+) -> (
+    hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>,
+    Vec<String>,
+) {
     let (ws, response) =
-        hybi::tokio::connect_with(client_request(port), Config::default(), Options::default())
+        hybi::tokio::connect_with(client_request(port), config, Options::default())
             .await
             .expect("hybi tokio client: connect");
     assert_eq!(response.status(), 101);
     assert_eq!(response.protocol(), Some(SUBPROTOCOL), "subprotocol");
     assert_eq!(ws.connection().protocol(), Some(SUBPROTOCOL), "subprotocol");
-    ws
+    (ws, response.extensions().to_vec())
 }
 
 /// Runs the checklist, then closes with [`CLIENT_CLOSE`].
 pub async fn tokio_client_checklist(port: u16) -> ClientClose {
     let mut ws = tokio_connect(port).await;
-    for (name, step) in checklist() {
+    tokio_run_steps(&mut ws, checklist()).await;
+    let start = Instant::now();
+    ws.close(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
+        .await
+        .unwrap();
+    tokio_finish_close(&mut ws, start).await
+}
+
+/// Connects with `config`, runs `steps`, then closes with [`CLIENT_CLOSE`]; also returns the
+/// extensions the server's 101 named.
+pub async fn tokio_client_run(
+    port: u16,
+    config: Config,
+    steps: Vec<(String, Step)>,
+) -> (ClientClose, Vec<String>) {
+    let (mut ws, extensions) = tokio_connect_with(port, config).await;
+    tokio_run_steps(&mut ws, steps).await;
+    let start = Instant::now();
+    ws.close(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
+        .await
+        .unwrap();
+    (tokio_finish_close(&mut ws, start).await, extensions)
+}
+
+async fn tokio_run_steps<S>(ws: &mut hybi::tokio::WebSocketStream<S>, steps: Vec<(String, Step)>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    for (name, step) in steps {
         let name = format!("hybi tokio client: {name}");
         match step {
             Step::Echo(m) => {
@@ -262,11 +348,6 @@ pub async fn tokio_client_checklist(port: u16) -> ClientClose {
             }
         }
     }
-    let start = Instant::now();
-    ws.close(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
-        .await
-        .unwrap();
-    tokio_finish_close(&mut ws, start).await
 }
 
 /// Asks the server to close with [`SERVER_CLOSE`] and follows the handshake.
@@ -386,6 +467,8 @@ fn blocking_finish_close<S: Transport>(
 #[derive(Debug)]
 pub struct ServerEnd {
     pub protocol: Option<String>,
+    /// The extensions the server's 101 named (only from [`hybi_tokio_server_reporting`]).
+    pub extensions: Vec<String>,
     pub close_received: Option<CloseFrame>,
     pub error: Error,
 }
@@ -431,16 +514,78 @@ pub async fn tokio_echo<S>(stream: S, config: Config) -> ServerEnd
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let mut ws = match hybi::tokio::accept_with(stream, config, Options::default(), decide).await {
+    let ws = match hybi::tokio::accept_with(stream, config, Options::default(), decide).await {
         Ok(ws) => ws,
         Err(error) => {
             return ServerEnd {
                 protocol: None,
+                extensions: Vec::new(),
                 close_received: None,
                 error,
             }
         }
     };
+    tokio_echo_loop(ws).await
+}
+
+/// Like [`tokio_echo`], with the server handshake run on the core directly, so that the
+/// `Event::Open` (which names the negotiated extensions) is seen.
+pub async fn tokio_echo_reporting<S>(mut stream: S, config: Config) -> ServerEnd
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = hybi::Connection::server(config);
+    let mut buf = vec![0u8; 16 << 10];
+    let handshake = 'handshake: loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) => {
+                conn.handle_eof();
+                0
+            }
+            Ok(n) => n,
+            Err(e) => {
+                return ServerEnd {
+                    protocol: None,
+                    extensions: Vec::new(),
+                    close_received: None,
+                    error: e.into(),
+                }
+            }
+        };
+        conn.handle_input(&buf[..n]);
+        while let Some(ev) = conn.next_event() {
+            match ev {
+                Event::Request(req) => conn.decide(decide(&req)).unwrap(),
+                Event::Open(h) => break 'handshake h,
+                Event::Closed(o) => {
+                    return ServerEnd {
+                        protocol: None,
+                        extensions: Vec::new(),
+                        close_received: None,
+                        error: Error::Closed(*o),
+                    }
+                }
+                _ => {}
+            }
+        }
+        let out = conn.pending_output().to_vec();
+        if !out.is_empty() {
+            stream.write_all(&out).await.unwrap();
+            conn.advance_output(out.len());
+        }
+    };
+    // The 101 (and anything after it) is written by the stream.
+    let ws = hybi::tokio::WebSocketStream::new(stream, conn, Options::default());
+    let mut end = tokio_echo_loop(ws).await;
+    end.extensions = handshake.extensions;
+    end
+}
+
+async fn tokio_echo_loop<S>(mut ws: hybi::tokio::WebSocketStream<S>) -> ServerEnd
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let protocol = ws.connection().protocol().map(String::from);
     let mut close_received = None;
     let error = loop {
@@ -471,6 +616,7 @@ where
     };
     ServerEnd {
         protocol,
+        extensions: Vec::new(),
         close_received,
         error,
     }
@@ -482,6 +628,7 @@ pub fn blocking_echo<S: Transport>(stream: S, config: Config) -> ServerEnd {
         Err(error) => {
             return ServerEnd {
                 protocol: None,
+                extensions: Vec::new(),
                 close_received: None,
                 error,
             }
@@ -517,6 +664,7 @@ pub fn blocking_echo<S: Transport>(stream: S, config: Config) -> ServerEnd {
     };
     ServerEnd {
         protocol,
+        extensions: Vec::new(),
         close_received,
         error,
     }
@@ -525,6 +673,23 @@ pub fn blocking_echo<S: Transport>(stream: S, config: Config) -> ServerEnd {
 /// A hybi tokio echo server on 127.0.0.1, on its own thread and runtime, for `conns`
 /// connections; each connection's end is reported on the channel.
 pub fn hybi_tokio_server(config: Config, conns: usize) -> (u16, mpsc::Receiver<ServerEnd>) {
+    spawn_tokio_server(config, conns, false)
+}
+
+/// [`hybi_tokio_server`] with [`tokio_echo_reporting`]: each [`ServerEnd`] names the
+/// negotiated extensions.
+pub fn hybi_tokio_server_reporting(
+    config: Config,
+    conns: usize,
+) -> (u16, mpsc::Receiver<ServerEnd>) {
+    spawn_tokio_server(config, conns, true)
+}
+
+fn spawn_tokio_server(
+    config: Config,
+    conns: usize,
+    report: bool,
+) -> (u16, mpsc::Receiver<ServerEnd>) {
     let (port_tx, port_rx) = mpsc::channel();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -542,7 +707,12 @@ pub fn hybi_tokio_server(config: Config, conns: usize) -> (u16, mpsc::Receiver<S
                     tcp.set_nodelay(true).unwrap();
                     let (tx, config) = (tx.clone(), config.clone());
                     tasks.spawn(async move {
-                        let _ = tx.send(tokio_echo(tcp, config).await);
+                        let end = if report {
+                            tokio_echo_reporting(tcp, config).await
+                        } else {
+                            tokio_echo(tcp, config).await
+                        };
+                        let _ = tx.send(end);
                     });
                 }
                 while tasks.join_next().await.is_some() {}

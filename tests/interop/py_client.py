@@ -16,7 +16,13 @@ Prints one line per step (`ok - ...` / `FAIL - ...: why`) and finally
 `py_client: N passed, M failed`. Exit code 0 only when everything passed.
 The whole run is bounded by --timeout seconds (default 60).
 permessage-deflate is off unless --compression deflate, so frames go on the
-wire exactly as sent.
+wire exactly as sent. With --compression deflate, the --server-/--client-no-
+context-takeover and --server-/--client-max-window-bits options set the offer
+(RFC 7692 section 7.1; without any of them, `websockets`' default offer), an
+`ok - extensions (...)` line shows what was negotiated, and --json adds
+JSON-like chat text messages of 0 B to 1 MiB to the checks. --zip-bomb N
+replaces the checks with one message of N MiB of zeros that the server must
+refuse with close code 1009 (message too big).
 
 Requires: pip install 'websockets>=13'
 """
@@ -27,6 +33,8 @@ import sys
 import time
 
 from websockets.asyncio.client import connect
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 MAX_SIZE = 64 * 1024 * 1024
@@ -103,11 +111,43 @@ async def expect_echo_frames(ws, text, chunks):
         raise AssertionError(f"expected {describe(sent)}, got {describe(got)}")
 
 
+def json_text(n, seed):
+    """Chat-like JSON text of exactly `n` characters (ASCII, with some repetition)."""
+    rng = random.Random(seed)
+    words = ["hello", "alice", "bob", "the", "meeting", "is", "at", "noon", "ok", "see", "you",
+             "there", "thanks", "lunch", "deploy", "done", "review", "please", "\\u00e9t\\u00e9"]
+    parts, size, i = [], 0, 0
+    while size < n + 1:
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 20)))
+        m = ('{"type":"message","from":"%s","text":"%s","ts":%d}'
+             % (rng.choice(["alice", "bob", "carol"]), text, 1732147200000 + 1000 * i))
+        parts.append(m)
+        size += len(m) + 1
+        i += 1
+    return ("[" + ",".join(parts))[:n]
+
+
+def deflate_options(args):
+    """`connect` keyword arguments for the --compression/--*-window-bits/... options."""
+    if args.compression != "deflate":
+        return dict(compression=None)
+    custom = (args.server_no_context_takeover or args.client_no_context_takeover
+              or args.server_max_window_bits is not None or args.client_max_window_bits is not None)
+    if not custom:
+        return dict(compression="deflate")
+    return dict(compression=None, extensions=[ClientPerMessageDeflateFactory(
+        server_no_context_takeover=args.server_no_context_takeover,
+        client_no_context_takeover=args.client_no_context_takeover,
+        server_max_window_bits=args.server_max_window_bits,
+        client_max_window_bits=True if args.client_max_window_bits is None else args.client_max_window_bits,
+    )])
+
+
 async def run(args, r):
     rng = random.Random(6455)
     opts = dict(
         max_size=MAX_SIZE,
-        compression="deflate" if args.compression == "deflate" else None,
+        **deflate_options(args),
         ping_interval=None,
         close_timeout=CLOSE_TIMEOUT,
         open_timeout=10,
@@ -121,6 +161,22 @@ async def run(args, r):
         return
     r.ok("connect", f"{args.url}")
 
+    if args.zip_bomb:
+        async def zip_bomb():
+            # Compresses to about 1/1000 of its size; the server must refuse it with 1009.
+            try:
+                await ws.send(bytes(args.zip_bomb << 20))
+                await asyncio.wait_for(ws.recv(), RECV_TIMEOUT)
+            except ConnectionClosed:
+                pass
+            await asyncio.wait_for(ws.wait_closed(), RECV_TIMEOUT)
+            code = ws.close_code
+            if code != 1009:
+                raise AssertionError(f"closed with {code} {ws.close_reason!r}, expected 1009")
+            return f"server closed with {code} {ws.close_reason!r}"
+        await r.step(f"zip bomb: {args.zip_bomb} MiB of zeros", zip_bomb)
+        return
+
     if args.subprotocol:
         async def check_subprotocol():
             if ws.subprotocol not in args.subprotocol:
@@ -128,7 +184,17 @@ async def run(args, r):
             return f"negotiated {ws.subprotocol!r}"
         await r.step("subprotocol", check_subprotocol)
 
+    if args.compression == "deflate":
+        async def check_extensions():
+            # Reported, not checked: a server may decline compression.
+            return ", ".join(repr(e) for e in ws.protocol.extensions) or "none"
+
+        await r.step("extensions", check_extensions)
+
     await r.step('text "hello"', lambda: expect_echo(ws, "hello"))
+    if args.json:
+        for n in (0, 1, 31, 32, 33, 200, 4096, 65536, 1024 * 1024):
+            await r.step(f"JSON text {n} bytes", lambda t=json_text(n, n): expect_echo(ws, t))
     await r.step("empty text (0 bytes)", lambda: expect_echo(ws, ""))
     for n in (0, 125, 126, 65535, 65536, 1024 * 1024):
         payload = rng.randbytes(n)
@@ -191,6 +257,13 @@ async def main():
     ap.add_argument("--subprotocol", action="append", default=[],
                     help="subprotocol to offer (repeatable); the server must pick one of them")
     ap.add_argument("--compression", choices=["none", "deflate"], default="none")
+    ap.add_argument("--server-no-context-takeover", action="store_true")
+    ap.add_argument("--client-no-context-takeover", action="store_true")
+    ap.add_argument("--server-max-window-bits", type=int, default=None)
+    ap.add_argument("--client-max-window-bits", type=int, default=None)
+    ap.add_argument("--zip-bomb", type=int, default=0, metavar="MIB",
+                    help="only send MIB mebibytes of zeros and expect the server to close with 1009")
+    ap.add_argument("--json", action="store_true", help="also echo JSON-like text of 0 B to 1 MiB")
     ap.add_argument("--timeout", type=float, default=60.0, help="overall time limit in seconds (default 60)")
     args = ap.parse_args()
     r = Runner()

@@ -14,6 +14,11 @@
   watched (otherwise /dev/null would stop it at once).
 * permessage-deflate is off unless --compression deflate, so frames go on the
   wire exactly as sent; keepalive pings are off unless --ping-interval N.
+  With --compression deflate, the --server-/--client-no-context-takeover and
+  --server-/--client-max-window-bits options set the server's own parameters
+  (RFC 7692 section 7.1; without any of them, `websockets`' defaults apply), and
+  --report-extensions prints ``EXTENSIONS <negotiated extensions>`` (flushed)
+  for every connection it accepts.
 
 Requires: pip install 'websockets>=13'
 """
@@ -27,6 +32,7 @@ import threading
 
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
 MAX_SIZE = 64 * 1024 * 1024  # comfortably above 16 MiB messages
 
@@ -40,6 +46,12 @@ def parse_args():
     ap.add_argument("--lifetime", type=float, default=60.0, help="seconds before exiting (default 60)")
     ap.add_argument("--ignore-stdin", action="store_true", help="do not exit when stdin closes")
     ap.add_argument("--compression", choices=["none", "deflate"], default="none")
+    ap.add_argument("--server-no-context-takeover", action="store_true")
+    ap.add_argument("--client-no-context-takeover", action="store_true")
+    ap.add_argument("--server-max-window-bits", type=int, default=None)
+    ap.add_argument("--client-max-window-bits", type=int, default=None)
+    ap.add_argument("--report-extensions", action="store_true",
+                    help="print EXTENSIONS <negotiated> for every connection")
     ap.add_argument("--ping-interval", type=float, default=None,
                     help="send keepalive pings every N seconds (default: off)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
@@ -71,7 +83,28 @@ def watch_stdin(loop, stop):
     threading.Thread(target=run, name="stdin-watch", daemon=True).start()
 
 
+def deflate_options(args):
+    """`serve` keyword arguments for the --compression/--*-window-bits/... options."""
+    if args.compression != "deflate":
+        return dict(compression=None)
+    custom = (args.server_no_context_takeover or args.client_no_context_takeover
+              or args.server_max_window_bits is not None or args.client_max_window_bits is not None)
+    if not custom:
+        return dict(compression="deflate")
+    return dict(compression=None, extensions=[ServerPerMessageDeflateFactory(
+        server_no_context_takeover=args.server_no_context_takeover,
+        client_no_context_takeover=args.client_no_context_takeover,
+        server_max_window_bits=args.server_max_window_bits,
+        client_max_window_bits=args.client_max_window_bits,
+    )])
+
+
+REPORT_EXTENSIONS = False
+
+
 async def echo(ws):
+    if REPORT_EXTENSIONS:
+        print(f"EXTENSIONS {ws.protocol.extensions!r}", flush=True)
     try:
         async for msg in ws:
             if isinstance(msg, str) and msg.startswith("close:"):
@@ -88,7 +121,9 @@ async def echo(ws):
 
 
 async def main():
+    global REPORT_EXTENSIONS
     args = parse_args()
+    REPORT_EXTENSIONS = args.report_extensions
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.CRITICAL,
                         stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     loop = asyncio.get_running_loop()
@@ -98,7 +133,7 @@ async def main():
     async with serve(
         echo, args.host, args.port,
         subprotocols=args.subprotocol or None,
-        compression="deflate" if args.compression == "deflate" else None,
+        **deflate_options(args),
         max_size=MAX_SIZE,
         max_queue=64,
         ping_interval=args.ping_interval,
