@@ -93,8 +93,8 @@ fn ping_flood_from_a_peer_that_never_reads_is_bounded() {
 #[test]
 fn pong_held_back_under_backpressure_never_follows_a_close() {
     // Found by fuzz/conn_server: with more than 64 KiB unwritten, a ping's pong is held back until
-    // the output drains; a close frame queued meanwhile must stay the last frame (§5.5.1), and
-    // nothing is queued once CLOSED.
+    // the output drains; a close frame queued meanwhile must stay the last frame (§5.5.1), the
+    // held pong goes out just before it, and nothing is queued once CLOSED.
     let ping = cframe(true, 9, b"hi");
     let close = cframe(true, 8, &close_payload(1000, ""));
 
@@ -103,9 +103,13 @@ fn pong_held_back_under_backpressure_never_follows_a_close() {
     server.send_binary(&[0; 70_000]).unwrap();
     server.handle_input(&ping);
     server.handle_input(&close);
+    drain_events(&mut server); // the contract: drain events after input (queues the close reply)
     let frames = decode_frames(&take_output(&mut server));
     assert_eq!(frames.last().unwrap().0.opcode, Opcode::Close);
-    assert!(frames.iter().all(|f| f.0.opcode != Opcode::Pong));
+    // The ping came before the close, so it is answered (§5.5.2), right before the close.
+    let n = frames.len();
+    assert_eq!((frames[n - 2].0.opcode, &frames[n - 2].1[..]), (Opcode::Pong, &b"hi"[..]));
+    assert_eq!(frames.iter().filter(|f| f.0.opcode == Opcode::Pong).count(), 1);
 
     // We close first while the pong is held back.
     let mut server = open(Role::Server);
