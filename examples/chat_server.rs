@@ -566,11 +566,13 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
         _ => return, // too slow to send a head, or the socket failed
     };
     if let Peeked::Head(Head { upgrade: true, .. }) = peeked {
-        // permessage-deflate: browsers offer it, and chat JSON compresses well.
+        // permessage-deflate: browsers offer it, and chat JSON compresses well. Without server
+        // context takeover our compressor is dropped between messages, so an idle client does
+        // not hold ~300 KB of zlib state.
         let config = Config::default()
             .max_message_size(MAX_MESSAGE)
             .protocols(["chat"])
-            .deflate(hybi::DeflateConfig::default());
+            .deflate(hybi::DeflateConfig::default().server_no_context_takeover(true));
         let accepting = hybi::tokio::accept_with(stream, config, Options::default(), decide);
         let ws = tokio::select! {
             ws = accepting => ws,

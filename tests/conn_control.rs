@@ -108,8 +108,14 @@ fn pong_held_back_under_backpressure_never_follows_a_close() {
     assert_eq!(frames.last().unwrap().0.opcode, Opcode::Close);
     // The ping came before the close, so it is answered (§5.5.2), right before the close.
     let n = frames.len();
-    assert_eq!((frames[n - 2].0.opcode, &frames[n - 2].1[..]), (Opcode::Pong, &b"hi"[..]));
-    assert_eq!(frames.iter().filter(|f| f.0.opcode == Opcode::Pong).count(), 1);
+    assert_eq!(
+        (frames[n - 2].0.opcode, &frames[n - 2].1[..]),
+        (Opcode::Pong, &b"hi"[..])
+    );
+    assert_eq!(
+        frames.iter().filter(|f| f.0.opcode == Opcode::Pong).count(),
+        1
+    );
 
     // We close first while the pong is held back.
     let mut server = open(Role::Server);

@@ -126,3 +126,48 @@ fn zero_allocations_per_message_in_steady_state() {
     assert_eq!(steady_state_allocations(Role::Server), 0, "server");
     assert_eq!(steady_state_allocations(Role::Client), 0, "client");
 }
+
+/// What permessage-deflate costs a connection: measured after one compressed message each
+/// way (with context takeover the zlib state stays; without it, `release_memory` drops it).
+#[test]
+fn deflate_connection_heap() {
+    use hybi::DeflateConfig;
+    let msg = "{\"type\":\"message\",\"from\":\"alice\",\"text\":\"hello hello hello\"}".repeat(4);
+    let mut figures = Vec::new();
+    for (name, cfg) in [
+        ("takeover, 15-bit windows", DeflateConfig::default()),
+        (
+            "no context takeover",
+            DeflateConfig::default()
+                .client_no_context_takeover(true)
+                .server_no_context_takeover(true),
+        ),
+        (
+            "takeover, 10-bit windows",
+            DeflateConfig::default()
+                .client_max_window_bits(10)
+                .server_max_window_bits(10),
+        ),
+    ] {
+        let mut p = Pair::with(
+            client_config().deflate(cfg),
+            Config::default().deflate(cfg),
+            "ws://example.com/",
+        );
+        p.client.send_text(&msg).unwrap();
+        p.server.send_text(&msg).unwrap();
+        p.drive();
+        for conn in [&mut p.client, &mut p.server] {
+            conn.release_memory();
+            conn.read_into(|_| ());
+        }
+        let Pair { client, server, .. } = p;
+        let (c, s) = (held(client), held(server));
+        println!("deflate ({name}): server {s} bytes, client {c} bytes");
+        figures.push((name, s, c));
+    }
+    // Without context takeover the zlib state is released between messages.
+    assert!(figures[1].1 < 4096 && figures[1].2 < 4096, "{figures:?}");
+    // Smaller windows cost less than 15-bit ones.
+    assert!(figures[2].1 < figures[0].1, "{figures:?}");
+}
