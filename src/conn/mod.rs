@@ -360,28 +360,33 @@ impl Connection {
         match self.phase {
             Phase::Closed => {}
             Phase::Connecting(_) => {
-                self.finish(CloseOutcome {
-                    code: CloseCode::ABNORMAL,
-                    reason: String::new(),
-                    initiator: Initiator::Remote,
-                    clean: false,
-                    error: Some(Failure::Handshake(HandshakeError::Eof)),
-                });
+                self.abandon(
+                    Initiator::Remote,
+                    Some(Failure::Handshake(HandshakeError::Eof)),
+                );
             }
             // A failure or close found before the EOF is what ended the connection; it is
             // reported when its turn comes in `next_event`.
             Phase::Open | Phase::Closing if self.deferred.is_some() => {}
             Phase::Open | Phase::Closing => {
                 let initiator = self.initiator.unwrap_or(Initiator::Remote);
-                self.finish(CloseOutcome {
-                    code: CloseCode::ABNORMAL,
-                    reason: String::new(),
-                    initiator,
-                    clean: false,
-                    error: None,
-                });
+                self.abandon(initiator, None);
             }
         }
+        self.shutdown = true;
+    }
+
+    /// Ends the connection without a closing handshake: CLOSED with 1006 (never sent), input
+    /// ignored from now on, the transport to be shut down.
+    fn abandon(&mut self, initiator: Initiator, error: Option<Failure>) {
+        self.rx.clear();
+        self.finish(CloseOutcome {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            initiator,
+            clean: false,
+            error,
+        });
         self.shutdown = true;
     }
 
@@ -492,18 +497,11 @@ impl Connection {
     }
 
     fn fail_handshake(&mut self, e: HandshakeError) {
-        self.rx.clear();
-        self.finish(CloseOutcome {
-            code: CloseCode::ABNORMAL,
-            reason: String::new(),
-            initiator: match self.role {
-                Role::Server => Initiator::Local,
-                Role::Client => Initiator::Remote,
-            },
-            clean: false,
-            error: Some(Failure::Handshake(e)),
-        });
-        self.shutdown = true;
+        let initiator = match self.role {
+            Role::Server => Initiator::Local,
+            Role::Client => Initiator::Remote,
+        };
+        self.abandon(initiator, Some(Failure::Handshake(e)));
     }
 
     // ---------------------------------------------------------------- C. commands
@@ -584,15 +582,7 @@ impl Connection {
         let mut head = Vec::new();
         handshake::reject_response(status, headers, body, &mut head)?;
         self.queue_raw(&head);
-        self.rx.clear();
-        self.finish(CloseOutcome {
-            code: CloseCode::ABNORMAL,
-            reason: String::new(),
-            initiator: Initiator::Local,
-            clean: false,
-            error: None,
-        });
-        self.shutdown = true;
+        self.abandon(Initiator::Local, None);
         Ok(())
     }
 
@@ -627,16 +617,8 @@ impl Connection {
             self.phase = Phase::Closing;
             return;
         }
-        self.rx.clear();
         let initiator = *self.initiator.get_or_insert(Initiator::Local);
-        self.finish(CloseOutcome {
-            code: CloseCode::ABNORMAL,
-            reason: String::new(),
-            initiator,
-            clean: false,
-            error: Some(Failure::Timeout(kind)),
-        });
-        self.shutdown = true;
+        self.abandon(initiator, Some(Failure::Timeout(kind)));
         // The peer is not answering: waiting for its EOF would only repeat the timeout, and
         // what is still queued for it will never be read.
         self.eof = true;
@@ -808,15 +790,7 @@ impl Connection {
             Phase::Closed => Ok(()),
             Phase::Closing if self.close_sent.is_some() => Ok(()),
             Phase::Connecting(_) => {
-                self.rx.clear();
-                self.finish(CloseOutcome {
-                    code: CloseCode::ABNORMAL,
-                    reason: String::new(),
-                    initiator: Initiator::Local,
-                    clean: false,
-                    error: None,
-                });
-                self.shutdown = true;
+                self.abandon(Initiator::Local, None);
                 Ok(())
             }
             Phase::Open | Phase::Closing => {
