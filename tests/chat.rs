@@ -404,6 +404,9 @@ async fn slow_client_is_dropped_without_stalling_the_others() {
         .await
         .unwrap();
         send_json(&mut slow, json!({"type": "join", "nick": "slow"})).await;
+        // Its join is done before the others join (it reads this much, then never again).
+        recv_type(&mut slow, "welcome").await;
+        recv_type(&mut slow, "join").await;
 
         let (mut a, _) = server.join("a").await;
         let (b, _) = server.join("b").await;

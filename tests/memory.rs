@@ -171,3 +171,257 @@ fn deflate_connection_heap() {
     // Smaller windows cost less than 15-bit ones.
     assert!(figures[2].1 < figures[0].1, "{figures:?}");
 }
+
+/// Feeds `wire` the way an adapter does: one read at a time into the room `read_into`
+/// reserved, then `release_memory` when the "transport" has nothing more (would block).
+fn feed_like_adapter(conn: &mut Connection, wire: &[u8], echo: bool) -> usize {
+    let mut pos = 0;
+    let mut messages = 0;
+    while pos < wire.len() {
+        conn.read_into(|buf| {
+            let n = (buf.capacity() - buf.len()).min(wire.len() - pos);
+            buf.extend_from_slice(&wire[pos..pos + n]);
+            pos += n;
+        });
+        while let Some(ev) = conn.next_event() {
+            if let Event::Message(m) = ev {
+                messages += 1;
+                if echo {
+                    conn.send(m).unwrap();
+                }
+            }
+        }
+        // Written out at once (a vectored write), as the adapter's flush does.
+        let n = conn.buffered_amount();
+        let mut seen = 0;
+        for chunk in conn.output_chunks() {
+            seen += chunk.len();
+        }
+        assert_eq!(seen, n);
+        conn.advance_output(n);
+    }
+    conn.release_memory();
+    messages
+}
+
+/// `count` messages of `len` bytes as `role`'s peer sends them, in frames of at most
+/// `fragment` bytes.
+fn peer_wire(role: Role, count: usize, len: usize, fragment: Option<usize>) -> Vec<u8> {
+    let peer = if role == Role::Server {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let mut c = open_with(peer, Config::default().write_fragment_size(fragment));
+    for i in 0..count {
+        c.send_binary(&vec![i as u8; len]).unwrap();
+    }
+    let mut wire = Vec::new();
+    for chunk in c.output_chunks() {
+        wire.extend_from_slice(chunk);
+    }
+    wire
+}
+
+/// Allocations over 500 batches, after 50 to warm up, of receiving (and echoing) `wire`.
+fn allocations_per_batch(role: Role, wire: &[u8], expected: usize, echo: bool) -> usize {
+    let mut conn = open_with(role, Config::default());
+    for _ in 0..50 {
+        assert_eq!(feed_like_adapter(&mut conn, wire, echo), expected);
+    }
+    let before = allocs();
+    for _ in 0..500 {
+        feed_like_adapter(&mut conn, wire, echo);
+    }
+    allocs() - before
+}
+
+#[test]
+fn zero_allocations_up_to_the_read_buffer_size_in_both_roles() {
+    let buffer = Config::default().get_read_buffer_size();
+    for role in [Role::Server, Role::Client] {
+        // Every frame up to the read buffer's size (payload + at most 8 header bytes here);
+        // batches of 8 when they fit in the buffer, so reads straddle frames.
+        for len in [0, 1, 16, 100, 125, 126, 500, buffer - 8] {
+            let batch = if 8 * (len + 8) <= buffer { 8 } else { 1 };
+            for (count, echo) in [(1, false), (1, true), (batch, true), (3, true)] {
+                let wire = peer_wire(role, count, len, None);
+                let n = allocations_per_batch(role, &wire, count, echo);
+                assert_eq!(n, 0, "{role:?}: {count} x {len} B, echo {echo}");
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_allocations_for_fragmented_messages() {
+    let _buffer = Config::default().get_read_buffer_size();
+    for role in [Role::Server, Role::Client] {
+        // One message per read: a read that completes several fragmented messages needs
+        // storage for each (the first reuses the assembly buffer, the others allocate theirs
+        // while the first is still alive in the event queue).
+        // Frames that fit in the read buffer together (4 x 22 B, 4 x 233 B), and an assembly
+        // buffer that stays under the size `release_memory` keeps (it grows by doubling).
+        for (len, fragment) in [(64, 16), (900, 225)] {
+            let wire = peer_wire(role, 1, len, Some(fragment));
+            let n = allocations_per_batch(role, &wire, 1, true);
+            assert_eq!(n, 0, "{role:?}: {len} B in {fragment} B fragments");
+        }
+    }
+}
+
+#[test]
+fn zero_allocations_sending_in_both_roles() {
+    let buffer = Config::default().get_read_buffer_size();
+    for role in [Role::Server, Role::Client] {
+        let mut conn = open_with(role, Config::default());
+        let payloads: Vec<Vec<u8>> = [0, 16, 125, 126, 500, buffer - 14]
+            .iter()
+            .map(|&n| vec![3u8; n])
+            .collect();
+        let shared: Vec<bytes::Bytes> = payloads.iter().map(|p| p.clone().into()).collect();
+        let flush = |conn: &mut Connection| {
+            let n = conn.buffered_amount();
+            conn.advance_output(n);
+            conn.release_memory();
+        };
+        let run = |conn: &mut Connection| {
+            for (i, p) in payloads.iter().enumerate() {
+                conn.send_binary(p).unwrap();
+                flush(conn);
+                conn.send(hybi::Message::Binary(shared[i].clone())).unwrap();
+                flush(conn);
+                conn.send_fragment(hybi::MessageKind::Binary, &p[..p.len() / 2], false)
+                    .unwrap();
+                conn.send_fragment(hybi::MessageKind::Binary, &p[p.len() / 2..], true)
+                    .unwrap();
+                flush(conn);
+            }
+        };
+        for _ in 0..50 {
+            run(&mut conn);
+        }
+        let before = allocs();
+        for _ in 0..500 {
+            run(&mut conn);
+        }
+        assert_eq!(allocs() - before, 0, "{role:?}");
+    }
+}
+
+/// No copy: a server's unfragmented message is the read buffer's bytes, unmasked in place.
+#[test]
+fn received_payload_points_into_the_read_buffer() {
+    let mut conn = open_with(Role::Server, Config::default());
+    let wire = frame(true, 2, &[9u8; 100], Some(KEY));
+    let mut range = 0..0;
+    conn.read_into(|buf| {
+        buf.extend_from_slice(&wire);
+        let p = buf.as_ptr() as usize;
+        range = p..p + buf.len();
+    });
+    let Some(Event::Message(m)) = conn.next_event() else {
+        panic!("no message")
+    };
+    let at = m.as_bytes().as_ptr() as usize;
+    assert!(range.contains(&at), "payload was copied");
+    assert_eq!(at - range.start, wire.len() - 100);
+    assert_eq!(m.as_bytes(), &[9u8; 100][..]);
+}
+
+mod tokio_adapter {
+    use super::*;
+    use hybi::tokio::WebSocketStream;
+    use hybi::Options;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The echo server's path (recv + try_recv + queue + one flush) over an in-memory pipe, with
+    /// the peer played by raw bytes: no allocation per message once warm.
+    #[test]
+    fn echo_path_allocates_nothing_per_message() {
+        runtime().block_on(async {
+            for len in [16usize, 1000] {
+                let (server_io, mut peer) = tokio::io::duplex(64 << 10);
+                let conn = Connection::open(Role::Server, Config::default());
+                let mut ws = WebSocketStream::new(server_io, conn, Options::default());
+                let echo = async move {
+                    loop {
+                        let Ok(first) = ws.recv().await else { return };
+                        ws.queue(first).unwrap();
+                        while let Some(more) = ws.try_recv() {
+                            ws.queue(more).unwrap();
+                        }
+                        if ws.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let task = tokio::spawn(echo);
+                let mut batch = Vec::new();
+                for _ in 0..8 {
+                    batch.extend_from_slice(&frame(true, 2, &vec![5u8; len], Some(KEY)));
+                }
+                let answer_len = batch.len() - 8 * 4; // unmasked answers
+                let mut answer = vec![0u8; answer_len];
+                let mut round = async |peer: &mut tokio::io::DuplexStream| {
+                    peer.write_all(&batch).await.unwrap();
+                    peer.read_exact(&mut answer).await.unwrap();
+                };
+                for _ in 0..50 {
+                    round(&mut peer).await;
+                }
+                let before = allocs();
+                for _ in 0..500 {
+                    round(&mut peer).await;
+                }
+                let n = allocs() - before;
+                assert_eq!(n, 0, "{len} B: {n} allocations in 500 batches of 8");
+                drop(peer);
+                task.await.unwrap();
+            }
+        });
+    }
+
+    /// The heap an idle OPEN `WebSocketStream` holds while it waits in `recv` (the core, its
+    /// reserved read buffer and the keepalive timer), not counting the transport.
+    #[test]
+    fn idle_websocket_stream_holds_little_heap() {
+        runtime().block_on(async {
+            let (server_io, mut peer) = tokio::io::duplex(64 << 10);
+            let conn = Connection::open(Role::Server, Config::default());
+            let mut ws = Box::new(WebSocketStream::new(server_io, conn, Options::default()));
+            // Some traffic, including a large message, then idle.
+            let big = frame(true, 2, &vec![1u8; 200_000], Some(KEY));
+            let (written, got) = tokio::join!(peer.write_all(&big), ws.recv());
+            written.unwrap();
+            assert_eq!(got.unwrap().len(), 200_000);
+            ws.send(vec![2u8; 100]).await.unwrap();
+            let mut got = [0u8; 102];
+            peer.read_exact(&mut got).await.unwrap();
+            {
+                let mut recv = pin!(ws.recv());
+                let mut cx = Context::from_waker(Waker::noop());
+                assert!(matches!(recv.as_mut().poll(&mut cx), Poll::Pending));
+            }
+            let before = live();
+            drop(ws);
+            let held = before - live();
+            println!(
+                "idle OPEN tokio WebSocketStream heap: {held} bytes (plus size_of = {} bytes \
+                 where it is stored)",
+                std::mem::size_of::<WebSocketStream<tokio::io::DuplexStream>>()
+            );
+            assert!(held <= 2300, "WebSocketStream holds {held} bytes");
+        });
+    }
+}

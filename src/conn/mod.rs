@@ -319,7 +319,7 @@ impl Connection {
     /// ```
     pub fn read_into<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
         let want = self.read_hint();
-        if self.rx.capacity() - self.rx.len() < want {
+        if self.rx.capacity() - self.rx.len() < want && !self.reclaim_rx() {
             self.rx.reserve(want);
             self.note_rx_growth();
         }
@@ -333,6 +333,17 @@ impl Connection {
             }
         }
         r
+    }
+
+    /// Makes room in the read buffer's own allocation, without allocating, when what is
+    /// awaited fits in it: the tail of a partly received frame moves to the front (when nothing
+    /// else points into the buffer and the move does not overlap). A batch of small frames that
+    /// straddles reads then never grows the buffer past `read_buffer_size`.
+    fn reclaim_rx(&mut self) -> bool {
+        let base = self.config.get_read_buffer_size().max(64);
+        let len = self.rx.len();
+        let fits = self.recv.awaiting_payload().is_none_or(|rest| rest <= base);
+        fits && len < base && self.rx.try_reclaim(base - len)
     }
 
     fn note_rx_growth(&mut self) {
@@ -856,8 +867,9 @@ impl Connection {
             self.rx = BytesMut::new();
             self.rx_grown = false;
         }
-        self.out.release();
-        self.recv.release();
+        let keep = self.config.get_read_buffer_size() + MAX_HEADER_LEN;
+        self.out.release(keep);
+        self.recv.release(keep);
         if self.scratch.capacity() > 0 {
             self.scratch = Vec::new();
         }

@@ -10,13 +10,9 @@ pub(crate) struct Output {
     chunks: VecDeque<Bytes>,
     buf: BytesMut,
     len: usize,
-    /// The accumulator's allocation grew past [`KEEP`] since the last release.
-    grown: bool,
+    /// The largest capacity the accumulator reached since the last release.
+    peak: usize,
 }
-
-/// The accumulator keeps an allocation up to this size across [`Output::release`], so a busy
-/// connection does not reallocate after every flush.
-const KEEP: usize = 1024;
 
 impl Output {
     pub(crate) fn len(&self) -> usize {
@@ -30,7 +26,7 @@ impl Output {
 
     pub(crate) fn commit(&mut self, n: usize) {
         self.len += n;
-        self.grown |= self.buf.capacity() > KEEP;
+        self.peak = self.peak.max(self.buf.capacity());
     }
 
     /// Queues `payload` without copying it (after what the accumulator holds).
@@ -87,12 +83,15 @@ impl Output {
         }
     }
 
-    /// Frees the accumulator when nothing is pending and it has grown. (Its reported capacity
-    /// says little of the allocation behind it: after `advance`, a small remainder can pin a
-    /// large buffer, so growth is remembered when it happens.)
-    pub(crate) fn release(&mut self) {
-        if self.len == 0 && (self.grown || !self.chunks.is_empty() || self.chunks.capacity() > 4) {
-            self.grown = false;
+    /// Frees the accumulator when nothing is pending and it grew past `keep` bytes (a smaller
+    /// one is kept, so a busy connection does not reallocate after every flush). Its reported
+    /// capacity says little of the allocation behind it: after `advance`, a small remainder can
+    /// pin a large buffer, so growth is remembered when it happens.
+    pub(crate) fn release(&mut self, keep: usize) {
+        if self.len == 0
+            && (self.peak > keep || !self.chunks.is_empty() || self.chunks.capacity() > 4)
+        {
+            self.peak = 0;
             self.buf = BytesMut::new();
             self.chunks = VecDeque::new();
         }

@@ -18,6 +18,9 @@ pub(super) struct Recv {
     msg: Option<InMessage>,
     /// The fragments of a message being assembled (only for fragmented messages).
     assembly: BytesMut,
+    /// The largest capacity `assembly` reached since the last release. (Once a message is split
+    /// off, `assembly` reports no capacity but may still share its allocation.)
+    assembly_peak: usize,
     /// The inflated bytes of a compressed message not yet delivered.
     inflated: Vec<u8>,
     /// Inflated bytes of the current message already delivered (streaming).
@@ -54,9 +57,12 @@ impl Recv {
             .map(|f| usize::try_from(f.remaining).unwrap_or(usize::MAX))
     }
 
-    pub(super) fn release(&mut self) {
-        if self.assembly.is_empty() && self.assembly.capacity() > 0 {
+    /// Frees what is empty; a small assembly buffer (at most `keep` bytes) is kept, so
+    /// fragmented messages that fit in it do not allocate once it is there.
+    pub(super) fn release(&mut self, keep: usize) {
+        if self.assembly.is_empty() && self.assembly_peak > keep {
             self.assembly = BytesMut::new();
+            self.assembly_peak = 0;
         }
         if self.inflated.is_empty() && self.inflated.capacity() > 0 {
             self.inflated = Vec::new();
@@ -217,6 +223,7 @@ impl Connection {
             self.deliver(msg.kind, payload.freeze());
         } else {
             self.recv.assembly.extend_from_slice(&payload);
+            self.recv.assembly_peak = self.recv.assembly_peak.max(self.recv.assembly.capacity());
             if fin {
                 self.recv.msg = None;
                 let whole = self.recv.assembly.split().freeze();

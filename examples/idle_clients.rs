@@ -1,0 +1,119 @@
+//! Memory per idle connection: opens N WebSocket connections to a URL and leaves them idle,
+//! reading the server's resident memory (`VmRSS` of `/proc/PID/status`) before and after.
+//!
+//! ```text
+//! ulimit -n 20000   # in both shells: the server and this tool each hold N sockets
+//! cargo run --release --example echo_server -- --addr 127.0.0.1:9001 &
+//! cargo run --release --example idle_clients -- --url ws://127.0.0.1:9001/ \
+//!     --clients 10000 --pid $!
+//! ```
+//!
+//! The soft `nofile` limit is raised to the hard limit at start. Prints the server's RSS growth
+//! per idle client (KB), after every client finished its handshake and a settling pause.
+
+use std::time::{Duration, Instant};
+
+use hybi::{ClientRequest, Config, Options};
+
+fn vm_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("server pid");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        lim.rlim_cur
+    }
+}
+
+type Ws = hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>;
+type Joined = Result<Result<(Ws, hybi::Response), hybi::Error>, tokio::task::JoinError>;
+
+fn collect(r: Option<Joined>, open: &mut Vec<Ws>) {
+    match r {
+        Some(Ok(Ok((ws, _)))) => open.push(ws),
+        Some(Ok(Err(e))) => eprintln!("connect: {e}"),
+        Some(Err(e)) => eprintln!("task: {e}"),
+        None => {}
+    }
+}
+
+fn main() {
+    let mut url = "ws://127.0.0.1:9001/".to_string();
+    let mut clients = 10_000usize;
+    let mut pid = None;
+    let mut hold = 3.0f64;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let v = args.next().expect("flag needs a value");
+        match a.as_str() {
+            "--url" => url = v,
+            "--clients" => clients = v.parse().expect("--clients N"),
+            "--pid" => pid = Some(v.parse::<u32>().expect("--pid PID")),
+            "--hold" => hold = v.parse().expect("--hold SECONDS"),
+            other => panic!(
+                "unknown argument {other}; usage: idle_clients --url URL --clients N --pid PID \
+                 [--hold SECONDS]"
+            ),
+        }
+    }
+    let limit = raise_nofile();
+    if (clients as u64) + 64 > limit {
+        eprintln!("nofile limit {limit} is too low for {clients} clients");
+        std::process::exit(2);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let before = pid.map(vm_rss_kb);
+        let t0 = Instant::now();
+        let mut open = Vec::with_capacity(clients);
+        // A few connects in flight at a time: the listen backlog is finite.
+        let mut pending = tokio::task::JoinSet::new();
+        let options = Options::default().ping_interval(None).pong_timeout(None);
+        for _ in 0..clients {
+            if pending.len() >= 64 {
+                collect(pending.join_next().await, &mut open);
+            }
+            let (url, options) = (url.clone(), options.clone());
+            pending.spawn(async move {
+                let req = ClientRequest::new(&url).unwrap();
+                hybi::tokio::connect_with(req, Config::default(), options).await
+            });
+        }
+        while let Some(r) = pending.join_next().await {
+            collect(Some(r), &mut open);
+        }
+        let opened = t0.elapsed();
+        tokio::time::sleep(Duration::from_secs_f64(hold)).await;
+        let after = pid.map(vm_rss_kb);
+        print!(
+            "idle clients={} opened in {:.2}s ({:.0}/s)",
+            open.len(),
+            opened.as_secs_f64(),
+            open.len() as f64 / opened.as_secs_f64()
+        );
+        if let (Some(b), Some(a)) = (before, after) {
+            print!(
+                ": server RSS {b} kB -> {a} kB, {:.2} KB per idle connection",
+                (a as f64 - b as f64) / open.len() as f64
+            );
+        }
+        println!();
+        drop(open);
+    });
+}
