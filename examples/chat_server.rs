@@ -222,20 +222,23 @@ enum Step {
 
 /// Waits for a message from the client or, while the socket keeps up, one from its queue.
 /// Polling the connection also writes its queued output, so output drains while this waits.
+///
+/// The queue goes first: a client that sends faster than it reads is slowed down (its input
+/// waits in TCP) rather than dropped because its own echoes filled its queue.
 async fn next_step(
     ws: &mut WebSocketStream<TcpStream>,
     queue: &mut mpsc::Receiver<Message>,
 ) -> Step {
     poll_fn(|cx| {
-        if let Poll::Ready(r) = ws.poll_recv(cx) {
-            return Poll::Ready(Step::In(r));
-        }
         // Above the mark the socket is behind: leave messages in the bounded queue. The
-        // connection has registered for writability, so we are polled again once it drains.
+        // connection registers for writability when polled, so we are woken once it drains.
         if ws.connection().buffered_amount() < WRITE_HIGH {
             if let Poll::Ready(Some(m)) = queue.poll_recv(cx) {
                 return Poll::Ready(Step::Out(m));
             }
+        }
+        if let Poll::Ready(r) = ws.poll_recv(cx) {
+            return Poll::Ready(Step::In(r));
         }
         Poll::Pending
     })

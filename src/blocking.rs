@@ -163,6 +163,10 @@ pub struct WebSocket<S> {
     stream: S,
     conn: Connection,
     deadlines: Deadlines,
+    /// When the read timeout set on the transport expires: `None` before one is set,
+    /// `Some(None)` for no timeout. Reads set it again only when the next deadline comes
+    /// before it, so a busy connection makes no `setsockopt` call per read.
+    read_timeout_until: Option<Option<Instant>>,
     shut: bool,
     finished: bool,
 }
@@ -246,6 +250,7 @@ pub fn client_with<S: Transport>(
                         clean: false,
                         error: None,
                     }))?;
+                ws.conn.release_idle_memory();
                 return Ok((ws, response));
             }
             Event::Closed(o) => return Err(Error::from_outcome(&o)),
@@ -287,7 +292,10 @@ where
                 };
                 ws.conn.decide(decision)?;
             }
-            Event::Open(_) => return Ok(ws),
+            Event::Open(_) => {
+                ws.conn.release_idle_memory();
+                return Ok(ws);
+            }
             Event::Closed(o) => return Err(Error::from_outcome(&o)),
             _ => {}
         }
@@ -302,6 +310,7 @@ impl<S: Transport> WebSocket<S> {
             stream,
             conn,
             deadlines: Deadlines::new(options, Instant::now()),
+            read_timeout_until: None,
             shut: false,
             finished: false,
         }
@@ -424,12 +433,10 @@ impl<S: Transport> WebSocket<S> {
     fn next_core_event(&mut self) -> Result<Event, Error> {
         loop {
             self.flush()?;
-            self.deadlines.observe(Instant::now(), &self.conn);
+            self.deadlines.observe(Instant::now, &self.conn);
             if let Some(ev) = self.conn.next_event() {
                 match &ev {
-                    Event::Message(_) | Event::Fragment(_) => {
-                        self.deadlines.on_message(Instant::now())
-                    }
+                    Event::Message(_) | Event::Fragment(_) => self.deadlines.on_message(),
                     Event::Closed(_) => self.finish_close()?,
                     _ => {}
                 }
@@ -449,15 +456,12 @@ impl<S: Transport> WebSocket<S> {
     /// One read (or one passed deadline).
     fn read_once(&mut self) -> Result<(), Error> {
         let now = Instant::now();
-        let timeout = match self.deadlines.next(&self.conn) {
-            Some(at) if at <= now => {
-                self.deadlines.fire(now, &mut self.conn);
-                return Ok(());
-            }
-            Some(at) => Some((at - now).max(Duration::from_millis(1))),
-            None => None,
-        };
-        self.stream.set_read_timeout(timeout)?;
+        let deadline = self.deadlines.next(&self.conn);
+        if deadline.is_some_and(|at| at <= now) {
+            self.deadlines.fire(now, &mut self.conn);
+            return Ok(());
+        }
+        self.arm_read_timeout(now, deadline)?;
         let stream = &mut self.stream;
         match self.conn.read_into(|buf| read_some(stream, buf)) {
             Ok(0) => self.conn.handle_eof(),
@@ -481,6 +485,26 @@ impl<S: Transport> WebSocket<S> {
         Ok(())
     }
 
+    /// Makes the next read return by `deadline`. A timeout already set that expires before
+    /// the deadline (but after `now`) is kept: the read then returns early and the deadlines
+    /// are checked again, which is cheaper than a `setsockopt` per read.
+    fn arm_read_timeout(&mut self, now: Instant, deadline: Option<Instant>) -> io::Result<()> {
+        let keep = match (self.read_timeout_until, deadline) {
+            (Some(None), None) => true,
+            (Some(Some(until)), Some(at)) => until > now && until <= at,
+            _ => false,
+        };
+        if !keep {
+            let timeout = deadline.map(|at| {
+                at.saturating_duration_since(now)
+                    .max(Duration::from_millis(1))
+            });
+            self.stream.set_read_timeout(timeout)?;
+            self.read_timeout_until = Some(timeout.map(|t| now + t));
+        }
+        Ok(())
+    }
+
     /// After `Closed`: write what is queued, shut down, then read until EOF or the close
     /// timeout, so the peer's last bytes are not answered with a reset.
     fn finish_close(&mut self) -> Result<(), Error> {
@@ -495,11 +519,8 @@ impl<S: Transport> WebSocket<S> {
             if self.deadlines.fire(now, &mut self.conn) {
                 break;
             }
-            let timeout = self.deadlines.next(&self.conn).map(|at| {
-                at.saturating_duration_since(now)
-                    .max(Duration::from_millis(1))
-            });
-            if self.stream.set_read_timeout(timeout).is_err() {
+            let deadline = self.deadlines.next(&self.conn);
+            if self.arm_read_timeout(now, deadline).is_err() {
                 break;
             }
             let stream = &mut self.stream;

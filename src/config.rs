@@ -65,6 +65,7 @@ impl MaskSource for FixedMask {
 /// | [`stream_fragments`](Self::stream_fragments) | off |
 /// | [`auto_pong`](Self::auto_pong) | on |
 /// | [`read_buffer_size`](Self::read_buffer_size) | 1 KiB |
+/// | [`max_read_size`](Self::max_read_size) | 64 KiB |
 /// | [`deflate`](Self::deflate) | off |
 ///
 /// ```
@@ -90,6 +91,7 @@ struct Inner {
     stream_fragments: bool,
     auto_pong: bool,
     read_buffer_size: usize,
+    max_read_size: usize,
     protocols: Vec<String>,
     deflate: Option<DeflateConfig>,
     mask_source: Arc<dyn MaskSource>,
@@ -108,6 +110,7 @@ impl Default for Config {
                 stream_fragments: false,
                 auto_pong: true,
                 read_buffer_size: 1 << 10,
+                max_read_size: 64 << 10,
                 protocols: Vec::new(),
                 deflate: None,
                 mask_source: Arc::new(OsRandom),
@@ -129,6 +132,7 @@ impl fmt::Debug for Config {
             .field("stream_fragments", &i.stream_fragments)
             .field("auto_pong", &i.auto_pong)
             .field("read_buffer_size", &i.read_buffer_size)
+            .field("max_read_size", &i.max_read_size)
             .field("protocols", &i.protocols)
             .field("deflate", &i.deflate)
             .finish_non_exhaustive()
@@ -191,6 +195,15 @@ impl Config {
         /// The initial (and idle) size of the read buffer. It grows while a large frame needs
         /// room and shrinks back on [`Connection::release_memory`](crate::Connection::release_memory).
         read_buffer_size, get_read_buffer_size: usize
+    );
+    option!(
+        /// The most one read offers room for when reads keep filling the room offered. Reads
+        /// start at [`read_buffer_size`](Self::read_buffer_size) and double each time a read
+        /// fills the buffer (a batch of messages, a large frame), up to this size, so a busy
+        /// connection takes in what is waiting with few system calls; the size goes back down on
+        /// [`Connection::release_memory`](crate::Connection::release_memory). A frame larger
+        /// than this still gets room for all of its payload, growing with the data that arrives.
+        max_read_size, get_max_read_size: usize
     );
 
     /// The subprotocols this endpoint speaks, in preference order. A client offers them; a server

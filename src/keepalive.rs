@@ -18,6 +18,7 @@ use crate::{Connection, State, Timeout};
 /// | `pong_timeout` | 20 s | no input for this long after that ping: the peer is dropped |
 /// | `idle_timeout` | none | no message for this long: close with 1001 |
 /// | `close_timeout` | 5 s | the closing handshake (and the wait for EOF after it) is cut short |
+/// | `release_after` | 2 s | no input for this long: the connection's buffers are freed ([`Connection::release_idle_memory`]) |
 ///
 /// `write_high_water` (default 1 MiB) is how many queued output bytes make the tokio adapter's
 /// `Sink::poll_ready` wait.
@@ -35,6 +36,7 @@ pub struct Options {
     pong_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     close_timeout: Option<Duration>,
+    release_after: Option<Duration>,
     write_high_water: usize,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -48,6 +50,7 @@ impl Default for Options {
             pong_timeout: Some(Duration::from_secs(20)),
             idle_timeout: None,
             close_timeout: Some(Duration::from_secs(5)),
+            release_after: Some(Duration::from_secs(2)),
             write_high_water: 1 << 20,
             #[cfg(feature = "tls")]
             tls: None,
@@ -92,6 +95,13 @@ impl Options {
         close_timeout, get_close_timeout: Option<Duration>
     );
     setting!(
+        /// How long without input before an open connection frees its buffers, read buffer
+        /// included ([`Connection::release_idle_memory`]), so an idle connection holds almost no
+        /// heap. A busy connection keeps them and reads without allocating; the next input after
+        /// a release allocates the read buffer again.
+        release_after, get_release_after: Option<Duration>
+    );
+    setting!(
         /// Queued output bytes above which the tokio adapter's `Sink::poll_ready` waits.
         write_high_water, get_write_high_water: usize
     );
@@ -112,6 +122,8 @@ pub(crate) struct Deadlines {
     last_input: Instant,
     last_message: Instant,
     ping_sent: Option<Instant>,
+    /// The idle release happened since the last input.
+    released: bool,
     closing_since: Option<Instant>,
     closed_since: Option<Instant>,
 }
@@ -137,6 +149,7 @@ impl Deadlines {
             last_input: now,
             last_message: now,
             ping_sent: None,
+            released: false,
             closing_since: None,
             closed_since: None,
         }
@@ -150,18 +163,21 @@ impl Deadlines {
     pub(crate) fn on_input(&mut self, now: Instant) {
         self.last_input = now;
         self.ping_sent = None;
+        self.released = false;
     }
 
-    /// A message arrived.
-    pub(crate) fn on_message(&mut self, now: Instant) {
-        self.last_message = now;
+    /// A message was delivered. It came with the last input, so that is its time (no clock
+    /// read per message).
+    pub(crate) fn on_message(&mut self) {
+        self.last_message = self.last_input;
     }
 
-    /// Notes state changes (call after every step).
-    pub(crate) fn observe(&mut self, now: Instant, conn: &Connection) {
+    /// Notes state changes (call after every step); reads the clock only when the state
+    /// changed.
+    pub(crate) fn observe(&mut self, now: impl FnOnce() -> Instant, conn: &Connection) {
         match conn.state() {
-            State::Closing if self.closing_since.is_none() => self.closing_since = Some(now),
-            State::Closed if self.closed_since.is_none() => self.closed_since = Some(now),
+            State::Closing if self.closing_since.is_none() => self.closing_since = Some(now()),
+            State::Closed if self.closed_since.is_none() => self.closed_since = Some(now()),
             _ => {}
         }
     }
@@ -176,7 +192,14 @@ impl Deadlines {
                     None => at(self.last_input, o.ping_interval),
                     Some(sent) => at(sent, o.pong_timeout),
                 };
-                earliest(keepalive, at(self.last_message, o.idle_timeout))
+                let release = match self.released {
+                    false => at(self.last_input, o.release_after),
+                    true => None,
+                };
+                earliest(
+                    earliest(keepalive, at(self.last_message, o.idle_timeout)),
+                    release,
+                )
             }
             State::Closing => at(
                 self.closing_since.unwrap_or(self.last_input),
@@ -201,6 +224,10 @@ impl Deadlines {
                 }
             }
             State::Open => {
+                if !self.released && due(at(self.last_input, o.release_after)) {
+                    conn.release_idle_memory();
+                    self.released = true;
+                }
                 if due(at(self.last_message, o.idle_timeout)) {
                     conn.timed_out(Timeout::Idle);
                 } else if let Some(sent) = self.ping_sent {
@@ -221,7 +248,7 @@ impl Deadlines {
             }
             State::Closed => return due(self.next(conn)),
         }
-        self.observe(now, conn);
+        self.observe(|| now, conn);
         false
     }
 }

@@ -186,6 +186,8 @@ where
         match ws.next_core_event().await? {
             Event::Open(handshake) => {
                 if let Some(response) = handshake.response {
+                    // The handshake's buffers are done with; the first message allocates anew.
+                    ws.conn.release_idle_memory();
                     return Ok((ws, response));
                 }
             }
@@ -229,7 +231,10 @@ where
                 };
                 ws.conn.decide(decision)?;
             }
-            Event::Open(_) => return Ok(ws),
+            Event::Open(_) => {
+                ws.conn.release_idle_memory();
+                return Ok(ws);
+            }
             Event::Closed(o) => return Err(Error::from_outcome(&o)),
             _ => {}
         }
@@ -293,7 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         while let Some(ev) = self.conn.next_event() {
             match ev {
                 Event::Message(m) => {
-                    self.deadlines.on_message(now());
+                    self.deadlines.on_message();
                     return Some(m);
                 }
                 Event::Closed(_) => {
@@ -411,6 +416,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Poll::Ready(Ok(()))
     }
 
+    /// One read into the connection. Straight into its read buffer, except after an idle
+    /// release: then into a small buffer on the stack, so a connection waiting for input holds
+    /// no read buffer until input arrives.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let io = Pin::new(&mut self.io);
+        if self.conn.read_buffer_released() {
+            let mut probe = [0u8; 512];
+            let mut buf = tokio::io::ReadBuf::new(&mut probe);
+            ready!(io.poll_read(cx, &mut buf))?;
+            let n = buf.filled().len();
+            if n > 0 {
+                self.conn.handle_input(buf.filled());
+            }
+            return Poll::Ready(Ok(n));
+        }
+        self.conn
+            .read_into(|buf| tokio_util::io::poll_read_buf(io, cx, buf))
+    }
+
+    /// Keeps the timer armed for the next deadline. Returns `true` when a deadline passed and
+    /// was acted on (the caller loops to see what changed).
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(at) = self.deadlines.next(&self.conn) else {
+            self.sleep = None;
+            return false;
+        };
+        let at = Instant::from_std(at);
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if at < sleep.deadline() {
+            sleep.as_mut().reset(at);
+        }
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        // The timer fired: either the deadline passed, or it moved later since the timer was
+        // set (re-arm for it and poll again, to register the new wake-up).
+        let t = Instant::now();
+        if at <= t {
+            if self.deadlines.fire(t.into_std(), &mut self.conn) {
+                self.finished = true;
+            }
+        } else {
+            sleep.as_mut().reset(at);
+        }
+        true
+    }
+
     /// Drives I/O until the core has an event. `Closed` is returned once the close is complete
     /// (output written, write half shut, peer's EOF read or the close timeout passed).
     fn poll_core_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Error>> {
@@ -421,8 +475,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 self.finished = true;
                 return Poll::Ready(Err(Error::Io(e)));
             }
-            let t = now();
-            self.deadlines.observe(t, &self.conn);
+            self.deadlines.observe(now, &self.conn);
             if self.closed.is_none() {
                 if let Some(ev) = self.conn.next_event() {
                     match ev {
@@ -432,7 +485,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                             continue;
                         }
                         Event::Message(_) | Event::Fragment(_) => {
-                            self.deadlines.on_message(t);
+                            self.deadlines.on_message();
                             return Poll::Ready(Ok(ev));
                         }
                         ev => return Poll::Ready(Ok(ev)),
@@ -457,37 +510,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     |o| Error::from_outcome(&o),
                 )));
             }
-            // Deadlines.
-            match self.deadlines.next(&self.conn) {
-                Some(at) if at <= t => {
-                    if self.deadlines.fire(t, &mut self.conn) {
-                        self.finished = true;
-                    }
-                    continue;
-                }
-                Some(at) => {
-                    let at = Instant::from_std(at);
-                    let sleep = self
-                        .sleep
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                    if sleep.deadline() != at {
-                        sleep.as_mut().reset(at);
-                    }
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        continue;
-                    }
-                }
-                None => self.sleep = None,
+            // Deadlines. The timer is re-armed only when the next deadline comes before it; a
+            // deadline that moved later (input arrived) is noticed when the timer fires, so a
+            // busy connection neither reads the clock nor touches the timer per message.
+            if self.poll_deadline(cx) {
+                continue;
             }
             // Read, unless the peer's EOF is already in (then only the writer or the timer
             // can make progress, and both are registered with `cx`).
             if self.closed.is_some() && !self.conn.awaiting_eof() {
                 return Poll::Pending;
             }
-            let io = &mut self.io;
-            let read = self
-                .conn
-                .read_into(|buf| tokio_util::io::poll_read_buf(Pin::new(io), cx, buf));
+            let read = self.poll_read(cx);
             match read {
                 Poll::Ready(Ok(0)) => self.conn.handle_eof(),
                 Poll::Ready(Ok(_)) => self.deadlines.on_input(now()),

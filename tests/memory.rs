@@ -84,6 +84,78 @@ fn idle_open_connection_holds_little_heap() {
     assert!(c <= 1700, "client holds {c} bytes");
 }
 
+/// After `release_idle_memory` (what the adapters call after the handshake and once nothing
+/// arrived for `Options::release_after`), an idle connection holds no read buffer, and the
+/// next message still arrives (the buffer comes back for it).
+#[test]
+fn idle_release_frees_the_read_buffer() {
+    let mut p = Pair::with(
+        client_config().protocols(["chat"]),
+        Config::default().protocols(["chat"]),
+        "ws://example.com/chat",
+    );
+    p.client.send_binary(&vec![1; 200_000]).unwrap();
+    p.server.send_text("welcome").unwrap();
+    p.drive();
+    for conn in [&mut p.client, &mut p.server] {
+        conn.release_idle_memory();
+    }
+    let before = live();
+    p.client.send_text("still there?").unwrap();
+    p.drive();
+    assert!(live() > before, "the read buffer comes back with input");
+    for conn in [&mut p.client, &mut p.server] {
+        conn.release_idle_memory();
+    }
+    let Pair { client, server, .. } = p;
+    let (c, s) = (held(client), held(server));
+    println!("idle OPEN connection heap after release_idle_memory: server {s} B, client {c} B");
+    // What is left: the config's Arc is shared; the negotiated subprotocol string and the
+    // server's record of the request.
+    assert!(s <= 700, "server holds {s} bytes");
+    assert!(c <= 700, "client holds {c} bytes");
+}
+
+/// Reads adapt: a read that fills the room offered doubles the next one, up to
+/// `Config::max_read_size`, so a steady stream of 64 KiB messages (or of batches) is taken in
+/// with one read each once warm, with no allocation.
+#[test]
+fn read_size_adapts_to_the_traffic() {
+    let wire = peer_wire(Role::Server, 1, 64 << 10, None);
+    let mut conn = open_with(Role::Server, Config::default());
+    let mut reads_per_message = Vec::new();
+    for _ in 0..8 {
+        let mut pos = 0;
+        let mut reads = 0;
+        while pos < wire.len() {
+            conn.read_into(|buf| {
+                let n = (buf.capacity() - buf.len()).min(wire.len() - pos);
+                buf.extend_from_slice(&wire[pos..pos + n]);
+                pos += n;
+            });
+            reads += 1;
+        }
+        assert!(matches!(conn.next_event(), Some(Event::Message(m)) if m.len() == 64 << 10));
+        conn.release_memory();
+        reads_per_message.push(reads);
+    }
+    assert_eq!(reads_per_message.last(), Some(&1), "{reads_per_message:?}");
+    let before = allocs();
+    for _ in 0..20 {
+        feed_like_adapter(&mut conn, &wire, false);
+    }
+    assert_eq!(allocs() - before, 0);
+    // Idle: back to the small size.
+    conn.release_idle_memory();
+    let mut offered = 0;
+    conn.read_into(|buf| offered = buf.capacity() - buf.len());
+    let base = Config::default().get_read_buffer_size();
+    assert!(
+        offered < 2 * base,
+        "offered {offered} after the idle release"
+    );
+}
+
 fn steady_state_allocations(role: Role) -> usize {
     let mut conn = open_with(role, Config::default());
     let other_mask = if role == Role::Server {
@@ -422,6 +494,51 @@ mod tokio_adapter {
                 std::mem::size_of::<WebSocketStream<tokio::io::DuplexStream>>()
             );
             assert!(held <= 2300, "WebSocketStream holds {held} bytes");
+        });
+    }
+
+    /// Once nothing arrived for `Options::release_after` (2 s by default), a waiting
+    /// `WebSocketStream` frees its read buffer: an idle connection holds its timer and little
+    /// else. The next message still arrives.
+    #[test]
+    fn idle_websocket_stream_releases_its_buffers() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (server_io, mut peer) = tokio::io::duplex(64 << 10);
+            let conn = Connection::open(Role::Server, Config::default());
+            let mut ws = Box::new(WebSocketStream::new(server_io, conn, Options::default()));
+            let batch = frame(true, 2, &[1u8; 500], Some(KEY)).repeat(8);
+            peer.write_all(&batch).await.unwrap();
+            for _ in 0..8 {
+                assert_eq!(ws.recv().await.unwrap().len(), 500);
+            }
+            tokio::select! {
+                r = ws.recv() => panic!("no message was sent: {r:?}"),
+                _ = tokio::time::sleep(std::time::Duration::from_secs(3)) => {}
+            }
+            peer.write_all(&frame(true, 2, b"later", Some(KEY)))
+                .await
+                .unwrap();
+            assert_eq!(ws.recv().await.unwrap().as_bytes(), b"later");
+            tokio::select! {
+                r = ws.recv() => panic!("no message was sent: {r:?}"),
+                _ = tokio::time::sleep(std::time::Duration::from_secs(3)) => {}
+            }
+            let before = live();
+            drop(ws);
+            let held = before - live();
+            // The box holding the stream itself is part of what dropping it frees.
+            let inline = std::mem::size_of::<WebSocketStream<tokio::io::DuplexStream>>() as isize;
+            println!(
+                "idle tokio WebSocketStream after release_after: {} B of heap besides its own \
+                 {inline} B",
+                held - inline
+            );
+            assert!(held - inline <= 400, "WebSocketStream holds {held} bytes");
         });
     }
 }

@@ -94,6 +94,9 @@ pub struct Connection {
     rx: BytesMut,
     /// The read buffer grew past `read_buffer_size` since the last `release_memory`.
     rx_grown: bool,
+    /// The room the next read is offered when no frame needs more (adaptive: see
+    /// [`Config::max_read_size`]); 0 until a read fills the buffer.
+    read_size: usize,
     recv: Recv,
     out: Output,
     events: VecDeque<Event>,
@@ -211,6 +214,7 @@ impl Connection {
             phase,
             rx: BytesMut::new(),
             rx_grown: false,
+            read_size: 0,
             recv: Recv::default(),
             out: Output::default(),
             events: VecDeque::new(),
@@ -299,9 +303,23 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
+        if self.rx.capacity() == 0 {
+            // After an idle release: the buffer comes back at its working size.
+            self.rx.reserve(self.read_hint().max(bytes.len()));
+        }
         self.rx.extend_from_slice(bytes);
         self.note_rx_growth();
         self.process();
+    }
+
+    /// `true` when the read buffer is freed (after
+    /// [`release_idle_memory`](Self::release_idle_memory)) and holds nothing. An adapter waiting
+    /// for input may then read into a small buffer of its own and pass what arrives to
+    /// [`handle_input`](Self::handle_input), instead of [`read_into`](Self::read_into), which
+    /// would allocate the read buffer before any byte arrived: an idle connection then holds
+    /// no read buffer at all.
+    pub fn read_buffer_released(&self) -> bool {
+        self.rx.capacity() == 0 && self.rx.is_empty()
     }
 
     /// Lets the adapter read straight into the connection's read buffer: `f` appends to the
@@ -319,13 +337,17 @@ impl Connection {
     /// ```
     pub fn read_into<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
         let want = self.read_hint();
-        if self.rx.capacity() - self.rx.len() < want && !self.reclaim_rx() {
+        if self.rx.capacity() - self.rx.len() < want && !self.reclaim_rx(want) {
             self.rx.reserve(want);
             self.note_rx_growth();
         }
         let before = self.rx.len();
+        let offered = self.rx.capacity() - before;
         let r = f(&mut self.rx);
         if self.rx.len() > before {
+            if self.rx.len() - before >= offered {
+                self.grow_read_size();
+            }
             if matches!(self.phase, Phase::Closed) {
                 self.rx.clear();
             } else {
@@ -335,24 +357,42 @@ impl Connection {
         r
     }
 
+    /// The room a read is offered when no frame needs more: the adaptive read size (from
+    /// [`Config::read_buffer_size`] up to [`Config::max_read_size`]) plus room for one frame
+    /// header, so a message of that size arrives in one read.
+    fn base_read(&self) -> usize {
+        self.read_size.max(self.min_read()) + MAX_HEADER_LEN
+    }
+
+    fn min_read(&self) -> usize {
+        self.config.get_read_buffer_size().max(64)
+    }
+
+    /// A read filled all the room it was offered, so more is probably waiting (a batch of
+    /// messages, a large frame): offer twice as much next time, up to `max_read_size`.
+    fn grow_read_size(&mut self) {
+        let min = self.min_read();
+        let max = self.config.get_max_read_size().max(min);
+        self.read_size = self.read_size.max(min).saturating_mul(2).min(max);
+    }
+
     /// Makes room in the read buffer's own allocation, without allocating, when what is
     /// awaited fits in it: the tail of a partly received frame moves to the front (when nothing
     /// else points into the buffer and the move does not overlap). A batch of small frames that
-    /// straddles reads then never grows the buffer past `read_buffer_size`.
-    fn reclaim_rx(&mut self) -> bool {
-        let base = self.config.get_read_buffer_size().max(64);
+    /// straddles reads then never grows the buffer past the read size.
+    fn reclaim_rx(&mut self, want: usize) -> bool {
         let len = self.rx.len();
-        let fits = self.recv.awaiting_payload().is_none_or(|rest| rest <= base);
-        fits && len < base && self.rx.try_reclaim(base - len)
+        let fits = self.recv.awaiting_payload().is_none_or(|rest| rest <= want);
+        fits && len < want && self.rx.try_reclaim(want - len)
     }
 
     fn note_rx_growth(&mut self) {
-        self.rx_grown |= self.rx.capacity() > self.config.get_read_buffer_size();
+        self.rx_grown |= self.rx.capacity() > self.busy_keep();
     }
 
     /// How many bytes the next read should make room for.
     fn read_hint(&self) -> usize {
-        let base = self.config.get_read_buffer_size().max(64);
+        let base = self.base_read();
         match self.recv.awaiting_payload() {
             Some(rest) if !self.config.get_stream_fragments() => {
                 // Grow with the data, not with what a header claims (a 16 MiB claim with no data
@@ -858,16 +898,50 @@ impl Connection {
         self.shutdown
     }
 
-    /// Frees buffers that are empty and larger than their idle size. Adapters call it when the
-    /// transport has nothing more to read for now, so an idle connection holds no large buffers.
+    /// Frees the buffers that grew past what a busy connection keeps: a large frame's, a large
+    /// message's, a large batch's (anything over [`Config::max_read_size`]). Adapters call it
+    /// when the transport has nothing more to read for now. The working buffers and the
+    /// adaptive read size stay, so a steady load reads and writes without allocating; see
+    /// [`release_idle_memory`](Self::release_idle_memory) for a connection that went idle.
     pub fn release_memory(&mut self) {
+        self.release(false);
+    }
+
+    /// Frees every empty buffer, the read buffer included, and resets the adaptive read size:
+    /// for a connection that has gone idle. Adapters call it after the opening handshake and
+    /// when nothing arrived for [`Options::release_after`](crate::Options::release_after); an
+    /// idle OPEN connection then holds almost no heap. The next read allocates the read buffer
+    /// again ([`Config::read_buffer_size`]).
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    /// use hybi::{Config, Connection, Event, Role};
+    /// let mut conn = Connection::open(Role::Client, Config::default());
+    /// conn.read_into(|buf| buf.put_slice(&[0x82, 0x01, 7]));
+    /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
+    /// conn.release_idle_memory();
+    /// conn.read_into(|buf| buf.put_slice(&[0x82, 0x01, 8]));
+    /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
+    /// ```
+    pub fn release_idle_memory(&mut self) {
+        self.release(true);
+    }
+
+    fn release(&mut self, idle: bool) {
         // Growth is remembered when it happens: after a large message was split off, the
-        // small remainder reports a small capacity but keeps the whole allocation alive.
-        if self.rx.is_empty() && self.rx_grown {
+        // small remainder reports a small capacity (even 0) but keeps the whole allocation
+        // alive, and an empty view may still pin it.
+        if self.rx.is_empty() && (self.rx_grown || idle) {
             self.rx = BytesMut::new();
             self.rx_grown = false;
         }
-        let keep = self.config.get_read_buffer_size() + MAX_HEADER_LEN;
+        let keep = match idle {
+            true => {
+                self.read_size = 0;
+                0
+            }
+            false => self.busy_keep(),
+        };
         self.out.release(keep);
         self.recv.release(keep);
         if self.scratch.capacity() > 0 {
@@ -880,9 +954,14 @@ impl Connection {
         {
             d.release();
         }
-        if self.events.is_empty() && self.events.capacity() > 8 {
+        if self.events.is_empty() && self.events.capacity() > if idle { 0 } else { 8 } {
             self.events = VecDeque::new();
         }
+    }
+
+    /// How large a buffer a busy connection keeps between reads: the largest read.
+    fn busy_keep(&self) -> usize {
+        self.config.get_max_read_size().max(self.min_read()) + MAX_HEADER_LEN
     }
 
     // ---------------------------------------------------------------- internals
