@@ -240,6 +240,13 @@ async fn next_step(
         if let Poll::Ready(r) = ws.poll_recv(cx) {
             return Poll::Ready(Step::In(r));
         }
+        // Polling the connection wrote what the socket took: below the mark again, the queue
+        // must be polled now (registering its waker), or its messages would wait for input.
+        if ws.connection().buffered_amount() < WRITE_HIGH {
+            if let Poll::Ready(Some(m)) = queue.poll_recv(cx) {
+                return Poll::Ready(Step::Out(m));
+            }
+        }
         Poll::Pending
     })
     .await

@@ -8,6 +8,7 @@ mod chat_server;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -413,8 +414,14 @@ async fn slow_client_is_dropped_without_stalling_the_others() {
         recv_type(&mut a, "join").await; // b's
 
         // Both fast clients must get all N messages, in order, and see "slow" leave.
+        // The sender keeps at most WINDOW messages ahead of what both fast readers received,
+        // so the fast readers never fall a queue behind, however fast the server takes input
+        // in (a sender that outruns every reader would get the readers dropped, as it should).
+        const WINDOW: usize = 256;
+        let credit = Arc::new(tokio::sync::Semaphore::new(WINDOW));
         let reader = |mut ws: futures_util::stream::SplitStream<Ws>,
-                      signal: Option<oneshot::Sender<()>>| {
+                      signal: Option<oneshot::Sender<()>>,
+                      credit: Arc<tokio::sync::Semaphore>| {
             tokio::spawn(async move {
                 let mut signal = signal;
                 let (mut next, mut left) = (0, false);
@@ -429,6 +436,7 @@ async fn slow_client_is_dropped_without_stalling_the_others() {
                                 "message {next} out of order"
                             );
                             next += 1;
+                            credit.add_permits(1);
                         }
                         "leave" => {
                             assert_eq!(v["nick"], "slow");
@@ -447,8 +455,9 @@ async fn slow_client_is_dropped_without_stalling_the_others() {
         let (mut a_tx, a_rx) = a.split();
         let (b_tx, b_rx) = b.split();
         let (left_tx, left) = oneshot::channel();
-        let a_reader = reader(a_rx, None);
-        let b_reader = reader(b_rx, Some(left_tx));
+        let a_credit = Arc::new(tokio::sync::Semaphore::new(0));
+        let a_reader = reader(a_rx, None, a_credit.clone());
+        let b_reader = reader(b_rx, Some(left_tx), credit.clone());
 
         // Once its leave is announced, the slow client reads: what was queued for it, then the
         // server's close 1008 "too slow".
@@ -459,6 +468,11 @@ async fn slow_client_is_dropped_without_stalling_the_others() {
 
         let filler = "x".repeat(3990);
         for i in 0..N {
+            // One credit from each fast reader per message.
+            credit.acquire().await.unwrap().forget();
+            if i >= WINDOW {
+                a_credit.acquire().await.unwrap().forget();
+            }
             let text = format!("{i}:{filler}");
             a_tx.send(Message::text(
                 json!({"type": "message", "text": text}).to_string(),

@@ -286,8 +286,17 @@ impl Connection {
 
     /// `true` while the connection is CLOSED and the peer has not closed the transport yet: the
     /// adapter should read (and discard) until EOF, for at most its close timeout.
+    ///
+    /// A server that received the client's close frame does not wait: it closes the TCP
+    /// connection first (RFC 6455 §7.1.1), and the client sends nothing after its close frame
+    /// (§5.5.1), so once its write half is shut down it can drop the transport (its FIN is
+    /// already out; no unread input means no reset). That saves a read and a wake-up per
+    /// connection. A client waits for the server's EOF (§7.1.1), and so does a server that
+    /// failed the connection before any close frame came in, so the client's last bytes are
+    /// not answered with a reset.
     pub fn awaiting_eof(&self) -> bool {
-        matches!(self.phase, Phase::Closed) && !self.eof
+        let done_with_input = self.role == Role::Server && self.close_rcvd.is_some();
+        matches!(self.phase, Phase::Closed) && !self.eof && !done_with_input
     }
 
     /// `true` when the closing handshake is under way and the peer's close frame (or EOF) is
