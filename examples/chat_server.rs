@@ -334,8 +334,11 @@ fn chat(room: &SharedRoom, me: &Joined, msg: Message, queue: &mpsc::Sender<Messa
 }
 
 /// One WebSocket client, from the opened connection to the end of its close handshake.
+///
+/// Borrows the stream: the connection's future then holds one `WebSocketStream`, not a second
+/// copy moved into this function's future.
 async fn session(
-    mut ws: WebSocketStream<TcpStream>,
+    ws: &mut WebSocketStream<TcpStream>,
     room: SharedRoom,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -351,7 +354,7 @@ async fn session(
                 break Some((CloseCode::GOING_AWAY, "server shutting down".into()));
             }
             _ = &mut kicked => break Some((CloseCode::POLICY_VIOLATION, "too slow".into())),
-            step = next_step(&mut ws, &mut outbox) => step,
+            step = next_step(ws, &mut outbox) => step,
         };
         match step {
             Step::Out(m) => {
@@ -578,8 +581,8 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
             ws = accepting => ws,
             _ = stop.wait_for(|stop| *stop) => return,
         };
-        if let Ok(ws) = ws {
-            session(ws, room, stop).await;
+        if let Ok(mut ws) = ws {
+            session(&mut ws, room, stop).await;
         }
         return;
     }

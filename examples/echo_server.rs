@@ -30,7 +30,9 @@ fn addr_from_args() -> String {
     addr
 }
 
-async fn echo(mut ws: WebSocketStream<TcpStream>) -> Result<(), Error> {
+/// Borrows the stream: the task's future then holds one `WebSocketStream`, not a second copy
+/// moved into this function's future.
+async fn echo(ws: &mut WebSocketStream<TcpStream>) -> Result<(), Error> {
     loop {
         let first = ws.recv().await?;
         ws.queue(first)?;
@@ -55,8 +57,8 @@ async fn main() -> std::io::Result<()> {
                 Ok(hybi::Accept::new())
             })
             .await;
-            if let Ok(ws) = ws {
-                match echo(ws).await {
+            if let Ok(mut ws) = ws {
+                match echo(&mut ws).await {
                     Err(e) if e.is_normal_close() => {}
                     Err(e) => eprintln!("connection ended: {e}"),
                     Ok(()) => {}

@@ -8,6 +8,9 @@
 //!     --clients 10000 --pid $!
 //! ```
 //!
+//! `--protocol NAME` offers a subprotocol (the chat server wants `--url ws://HOST/chat
+//! --protocol chat`); `--hold SECONDS` (default 3) is the pause before the second reading.
+//!
 //! The soft `nofile` limit is raised to the hard limit at start. Prints the server's RSS growth
 //! per idle client (KB), after every client finished its handshake and a settling pause.
 
@@ -55,6 +58,7 @@ fn main() {
     let mut clients = 10_000usize;
     let mut pid = None;
     let mut hold = 3.0f64;
+    let mut protocol = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().expect("flag needs a value");
@@ -63,9 +67,10 @@ fn main() {
             "--clients" => clients = v.parse().expect("--clients N"),
             "--pid" => pid = Some(v.parse::<u32>().expect("--pid PID")),
             "--hold" => hold = v.parse().expect("--hold SECONDS"),
+            "--protocol" => protocol = Some(v),
             other => panic!(
                 "unknown argument {other}; usage: idle_clients --url URL --clients N --pid PID \
-                 [--hold SECONDS]"
+                 [--hold SECONDS] [--protocol NAME]"
             ),
         }
     }
@@ -89,9 +94,12 @@ fn main() {
             if pending.len() >= 64 {
                 collect(pending.join_next().await, &mut open);
             }
-            let (url, options) = (url.clone(), options.clone());
+            let (url, options, protocol) = (url.clone(), options.clone(), protocol.clone());
             pending.spawn(async move {
-                let req = ClientRequest::new(&url).unwrap();
+                let mut req = ClientRequest::new(&url).unwrap();
+                if let Some(p) = protocol {
+                    req = req.protocol(p);
+                }
                 hybi::tokio::connect_with(req, Config::default(), options).await
             });
         }
