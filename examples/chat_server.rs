@@ -577,13 +577,15 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
             .protocols(["chat"])
             .deflate(hybi::DeflateConfig::default().server_no_context_takeover(true));
         let accepting = hybi::tokio::accept_with(stream, config, Options::default(), decide);
-        let ws = tokio::select! {
+        // `let else`: the stream is moved straight into `ws`, and this future holds one
+        // `WebSocketStream` (a `Result` kept in a local and then matched would be a second).
+        let Ok(mut ws) = (tokio::select! {
             ws = accepting => ws,
             _ = stop.wait_for(|stop| *stop) => return,
+        }) else {
+            return;
         };
-        if let Ok(mut ws) = ws {
-            session(&mut ws, room, stop).await;
-        }
+        session(&mut ws, room, stop).await;
         return;
     }
     tokio::select! {

@@ -53,16 +53,16 @@ async fn main() -> std::io::Result<()> {
         tcp.set_nodelay(true)?;
         let config = config.clone();
         tokio::spawn(async move {
-            let ws = hybi::tokio::accept_with(tcp, config, Options::default(), |_| {
+            // `let else`: the stream is moved straight into `ws`, and the task's future holds one
+            // `WebSocketStream` (a `Result` kept in a local and then matched would be a second).
+            let accepting = hybi::tokio::accept_with(tcp, config, Options::default(), |_| {
                 Ok(hybi::Accept::new())
-            })
-            .await;
-            if let Ok(mut ws) = ws {
-                match echo(&mut ws).await {
-                    Err(e) if e.is_normal_close() => {}
-                    Err(e) => eprintln!("connection ended: {e}"),
-                    Ok(()) => {}
-                }
+            });
+            let Ok(mut ws) = accepting.await else { return };
+            match echo(&mut ws).await {
+                Err(e) if e.is_normal_close() => {}
+                Err(e) => eprintln!("connection ended: {e}"),
+                Ok(()) => {}
             }
         });
     }

@@ -208,30 +208,39 @@ where
 
 /// Runs the server handshake; `decide` sees the request (path, Origin, offered subprotocols,
 /// headers) and accepts with an [`Accept`] or refuses with a [`Reject`].
-pub async fn accept_with<S, F>(
+///
+/// The stream is set up when this is called; the returned future holds it and `decide`, not the
+/// arguments it was made from as well. This matters for memory per connection: a task's future
+/// keeps room for each future it awaits next to what it keeps afterwards (here the returned
+/// `WebSocketStream`) for as long as it lives. To keep a single `WebSocketStream` in such a
+/// task, bind the result with `let Ok(mut ws) = accepting.await else { ... }` (as
+/// `examples/echo_server.rs` does) rather than keeping the `Result` in a local and matching it.
+pub fn accept_with<S, F>(
     stream: S,
     config: Config,
     options: Options,
     decide: F,
-) -> Result<WebSocketStream<S>, Error>
+) -> impl Future<Output = Result<WebSocketStream<S>, Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     let mut ws = WebSocketStream::new(stream, Connection::server(config), options);
     let mut decide = Some(decide);
-    loop {
-        match ws.next_core_event().await? {
-            Event::Request(request) => {
-                let decision = match decide.take() {
-                    Some(f) => f(&request),
-                    None => Err(Reject::new(500)),
-                };
-                ws.conn.decide(decision)?;
+    async move {
+        loop {
+            match ws.next_core_event().await? {
+                Event::Request(request) => {
+                    let decision = match decide.take() {
+                        Some(f) => f(&request),
+                        None => Err(Reject::new(500)),
+                    };
+                    ws.conn.decide(decision)?;
+                }
+                Event::Open(_) => return Ok(ws),
+                Event::Closed(o) => return Err(Error::from_outcome(&o)),
+                _ => {}
             }
-            Event::Open(_) => return Ok(ws),
-            Event::Closed(o) => return Err(Error::from_outcome(&o)),
-            _ => {}
         }
     }
 }
