@@ -458,8 +458,7 @@ impl<S: Transport> WebSocket<S> {
             None => None,
         };
         self.stream.set_read_timeout(timeout)?;
-        let stream = &mut self.stream;
-        match self.conn.read_into(|buf| read_some(stream, buf)) {
+        match self.read_input() {
             Ok(0) => self.conn.handle_eof(),
             Ok(_) => self.deadlines.on_input(Instant::now()),
             Err(e)
@@ -517,6 +516,27 @@ impl<S: Transport> WebSocket<S> {
         }
         let _ = self.flush();
         Ok(())
+    }
+}
+
+/// The stack buffer a connection without a read buffer waits for input with.
+const IDLE_READ_SIZE: usize = 1024;
+
+impl<S: Transport> WebSocket<S> {
+    /// Reads once from the transport into the connection. A connection that holds no read
+    /// buffer ([`Connection::read_buffer_released`]: an idle one, or a new one) waits with a
+    /// buffer on the stack; the read buffer is allocated when bytes arrive.
+    fn read_input(&mut self) -> io::Result<usize> {
+        let stream = &mut self.stream;
+        if !self.conn.read_buffer_released() {
+            return self.conn.read_into(|buf| read_some(stream, buf));
+        }
+        let mut stack = [0u8; IDLE_READ_SIZE];
+        let n = stream.read(&mut stack)?;
+        if n > 0 {
+            self.conn.handle_input(&stack[..n]);
+        }
+        Ok(n)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{Connection, State, Timeout};
 /// | setting | default | what happens |
 /// |---|---|---|
 /// | `handshake_timeout` | 10 s | the opening handshake is abandoned |
-/// | `ping_interval` | 20 s | after this long without input, a ping is sent |
+/// | `ping_interval` | 20 s | after this long without input, a ping is sent (and idle buffers freed) |
 /// | `pong_timeout` | 20 s | no input for this long after that ping: the peer is dropped |
 /// | `idle_timeout` | none | no message for this long: close with 1001 |
 /// | `close_timeout` | 5 s | the closing handshake (and the wait for EOF after it) is cut short |
@@ -75,7 +75,9 @@ impl Options {
         handshake_timeout, get_handshake_timeout: Option<Duration>
     );
     setting!(
-        /// How long without input before a keepalive ping is sent.
+        /// How long without input before a keepalive ping is sent. The connection is then
+        /// idle: its buffers are freed until data flows again
+        /// ([`Connection::release_idle_memory`]).
         ping_interval, get_ping_interval: Option<Duration>
     );
     setting!(
@@ -212,6 +214,9 @@ impl Deadlines {
                     if conn.send_ping(PING_PAYLOAD).is_ok() {
                         self.ping_sent = Some(now);
                     }
+                    // Nothing arrived for a ping interval: the connection has gone idle, and
+                    // gives its buffers back until data flows again.
+                    conn.release_idle_memory();
                 }
             }
             State::Closing => {

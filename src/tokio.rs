@@ -16,6 +16,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Instant as StdInstant;
@@ -493,11 +494,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             if self.closed.is_some() && !self.conn.awaiting_eof() {
                 return Poll::Pending;
             }
-            let io = &mut self.io;
-            let read = self
-                .conn
-                .read_into(|buf| tokio_util::io::poll_read_buf(Pin::new(io), cx, buf));
-            match read {
+            match self.poll_read_input(cx) {
                 Poll::Ready(Ok(0)) => self.conn.handle_eof(),
                 Poll::Ready(Ok(_)) => self.deadlines.on_input(now()),
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -515,6 +512,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 }
             }
         }
+    }
+}
+
+/// The stack buffer a connection without a read buffer waits for input with.
+const IDLE_READ_SIZE: usize = 1024;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Reads once from the transport into the connection. A connection that holds no read
+    /// buffer ([`Connection::read_buffer_released`]: an idle one, or a new one) waits with a
+    /// buffer on the stack, so that waiting costs no heap; the read buffer is allocated when
+    /// bytes arrive.
+    fn poll_read_input(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let io = Pin::new(&mut self.io);
+        if !self.conn.read_buffer_released() {
+            return self
+                .conn
+                .read_into(|buf| tokio_util::io::poll_read_buf(io, cx, buf));
+        }
+        let mut stack = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
+        let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
+        ready!(io.poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
+        if n > 0 {
+            self.conn.handle_input(buf.filled());
+        }
+        Poll::Ready(Ok(n))
     }
 }
 

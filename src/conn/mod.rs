@@ -35,7 +35,7 @@ const PONG_COALESCE_ABOVE: usize = 64 << 10;
 /// A WebSocket connection as a deterministic state machine: bytes in, events and bytes out.
 ///
 /// It owns no socket, no clock and no runtime. An adapter (or your own loop) moves bytes between
-/// the transport and the connection. Its methods come in four groups:
+/// the transport and the connection. Its methods come in five groups:
 ///
 /// - **A. Getters**: [`role`](Self::role), [`state`](Self::state),
 ///   [`buffered_amount`](Self::buffered_amount), [`close_outcome`](Self::close_outcome),
@@ -54,6 +54,10 @@ const PONG_COALESCE_ABOVE: usize = 64 << 10;
 ///   [`pending_output`](Self::pending_output) (or [`output_chunks`](Self::output_chunks) for a
 ///   vectored write) and report it with [`advance_output`](Self::advance_output); then, if
 ///   [`wants_shutdown`](Self::wants_shutdown), half-close the transport once the output is empty.
+/// - **E. Memory**: [`release_memory`](Self::release_memory) when the transport has nothing
+///   more to read for now, [`release_idle_memory`](Self::release_idle_memory) when it has been
+///   quiet for a while; while [`read_buffer_released`](Self::read_buffer_released), wait for
+///   input with a buffer of your own and pass it to [`handle_input`](Self::handle_input).
 ///
 /// After [`Event::Closed`] the connection ignores input. The transport should then be drained
 /// until EOF (or a timeout) and closed.
@@ -94,6 +98,16 @@ pub struct Connection {
     rx: BytesMut,
     /// The read buffer grew past `read_buffer_size` since the last `release_memory`.
     rx_grown: bool,
+    /// The connection holds no read buffer and should not get one before bytes arrive (see
+    /// [`Connection::read_buffer_released`]).
+    rx_released: bool,
+    /// Data frames arrived since the connection was made or last went idle
+    /// ([`Connection::release_idle_memory`]): while set, `release_memory` keeps the read buffer
+    /// and the event queue at their working size; while not, it frees them when empty.
+    rx_active: bool,
+    /// Data messages were queued since the connection was made or last went idle: the same for
+    /// the output buffer.
+    tx_active: bool,
     recv: Recv,
     out: Output,
     events: VecDeque<Event>,
@@ -211,6 +225,9 @@ impl Connection {
             phase,
             rx: BytesMut::new(),
             rx_grown: false,
+            rx_released: true,
+            rx_active: false,
+            tx_active: false,
             recv: Recv::default(),
             out: Output::default(),
             events: VecDeque::new(),
@@ -299,6 +316,12 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
+        if self.rx_released {
+            // Waking up: the read buffer comes back at its working size.
+            let size = self.config.get_read_buffer_size().max(bytes.len());
+            self.rx.reserve(size);
+            self.rx_released = false;
+        }
         self.rx.extend_from_slice(bytes);
         self.note_rx_growth();
         self.process();
@@ -318,6 +341,7 @@ impl Connection {
     /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
     /// ```
     pub fn read_into<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        self.rx_released = false;
         let want = self.read_hint();
         if self.rx.capacity() - self.rx.len() < want && !self.reclaim_rx() {
             self.rx.reserve(want);
@@ -677,6 +701,7 @@ impl Connection {
             if self.send_fragment.is_some() {
                 return Err(UsageError::FragmentOutOfSequence);
             }
+            self.tx_active = true;
             let header = FrameHeader::new(data_opcode(kind), bytes.len() as u64);
             self.queue_header(header);
             self.out.push_bytes(bytes);
@@ -690,6 +715,7 @@ impl Connection {
         if self.send_fragment.is_some() {
             return Err(UsageError::FragmentOutOfSequence);
         }
+        self.tx_active = true;
         if let Some(d) = self.deflate.as_deref_mut() {
             // RFC 7692 §6: RSV1 on the first frame of a compressed message.
             let mut packed = core::mem::take(&mut self.scratch);
@@ -763,6 +789,7 @@ impl Connection {
                 utf8: Utf8Validator::default(),
             });
         }
+        self.tx_active = true;
         self.queue_frame(opcode, fin, data);
         if fin {
             self.send_fragment = None;
@@ -858,18 +885,28 @@ impl Connection {
         self.shutdown
     }
 
-    /// Frees buffers that are empty and larger than their idle size. Adapters call it when the
-    /// transport has nothing more to read for now, so an idle connection holds no large buffers.
+    /// Frees buffers that are empty and larger than their working size. Adapters call it when
+    /// the transport has nothing more to read for now, so a connection holds no large buffers
+    /// between bursts.
+    ///
+    /// Buffers of working size (the read buffer of [`Config::read_buffer_size`], the event
+    /// queue, the output buffer) are kept while data flows, so that a busy connection does not
+    /// allocate per message. They are freed too, when empty, on a connection that has not
+    /// received (for the read buffer and event queue) or sent (for the output buffer) a data
+    /// message since it was made or since [`release_idle_memory`](Self::release_idle_memory):
+    /// an opened connection that has not exchanged data yet holds no buffers. Once the read
+    /// buffer is freed, [`read_buffer_released`](Self::read_buffer_released) says so.
     pub fn release_memory(&mut self) {
         // Growth is remembered when it happens: after a large message was split off, the
         // small remainder reports a small capacity but keeps the whole allocation alive.
-        if self.rx.is_empty() && self.rx_grown {
+        if self.rx.is_empty() && (self.rx_grown || !self.rx_active) {
             self.rx = BytesMut::new();
             self.rx_grown = false;
+            self.rx_released = !self.rx_active;
         }
         let keep = self.config.get_read_buffer_size() + MAX_HEADER_LEN;
-        self.out.release(keep);
-        self.recv.release(keep);
+        self.out.release(if self.tx_active { keep } else { 0 });
+        self.recv.release(if self.rx_active { keep } else { 0 });
         if self.scratch.capacity() > 0 {
             self.scratch = Vec::new();
         }
@@ -880,9 +917,34 @@ impl Connection {
         {
             d.release();
         }
-        if self.events.is_empty() && self.events.capacity() > 8 {
+        let keep_events = if self.rx_active { 8 } else { 0 };
+        if self.events.is_empty() && self.events.capacity() > keep_events {
             self.events = VecDeque::new();
         }
+    }
+
+    /// Tells the connection that its transport has been quiet for a while, then releases
+    /// memory: every empty buffer is freed, the read buffer included, and
+    /// [`release_memory`](Self::release_memory) keeps freeing them until data flows again.
+    /// An idle connection then holds no buffers; waking it up costs an allocation or two.
+    ///
+    /// The core has no clock, so the adapter decides what "a while" is: the blocking and tokio
+    /// adapters call this when their keepalive ping is due
+    /// ([`Options::ping_interval`](crate::Options::ping_interval), 20 s by default).
+    pub fn release_idle_memory(&mut self) {
+        self.rx_active = false;
+        self.tx_active = false;
+        self.release_memory();
+    }
+
+    /// `true` while the connection holds no read buffer: it has not read anything yet, or
+    /// [`release_memory`](Self::release_memory) freed the buffer of a connection that went
+    /// quiet. An adapter should then wait for input with a buffer of its own and pass what
+    /// arrives to [`handle_input`](Self::handle_input) (which takes the read buffer back),
+    /// rather than call [`read_into`](Self::read_into), which allocates the read buffer before
+    /// anything arrives.
+    pub fn read_buffer_released(&self) -> bool {
+        self.rx_released
     }
 
     // ---------------------------------------------------------------- internals
@@ -927,6 +989,9 @@ impl Connection {
         let mut header = FrameHeader::new(opcode, payload.len() as u64);
         header.fin = fin;
         header.rsv1 = rsv1;
+        // Room for the whole frame at once: one allocation, not one for the header and a
+        // second for the payload, when the output buffer starts empty.
+        self.out.buf().reserve(MAX_HEADER_LEN + payload.len());
         let key = self.queue_header(header);
         let buf = self.out.buf();
         let start = buf.len();
