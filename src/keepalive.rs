@@ -4,6 +4,7 @@
 //! time comes; what a passed deadline means for the protocol is decided by the core
 //! ([`Connection::timed_out`]).
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::{Connection, State, Timeout};
@@ -22,6 +23,10 @@ use crate::{Connection, State, Timeout};
 /// `write_high_water` (default 1 MiB) is how many queued output bytes make the tokio adapter's
 /// `Sink::poll_ready` wait.
 ///
+/// Like [`Config`](crate::Config), options are shared cheaply between connections: cloning is a
+/// reference count, and every copy of the defaults shares one allocation, so a connection
+/// carries a pointer to its options rather than the options themselves.
+///
 /// ```
 /// use std::time::Duration;
 /// use hybi::Options;
@@ -30,6 +35,11 @@ use crate::{Connection, State, Timeout};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Options {
+    inner: Arc<Settings>,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
     handshake_timeout: Option<Duration>,
     ping_interval: Option<Duration>,
     pong_timeout: Option<Duration>,
@@ -37,10 +47,20 @@ pub struct Options {
     close_timeout: Option<Duration>,
     write_high_water: usize,
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
+    fn default() -> Self {
+        static DEFAULT: OnceLock<Arc<Settings>> = OnceLock::new();
+        let inner = DEFAULT.get_or_init(|| Arc::new(Settings::default()));
+        Self {
+            inner: Arc::clone(inner),
+        }
+    }
+}
+
+impl Default for Settings {
     fn default() -> Self {
         Self {
             handshake_timeout: Some(Duration::from_secs(10)),
@@ -59,12 +79,12 @@ macro_rules! setting {
     ($(#[$doc:meta])* $name:ident, $get:ident: $ty:ty) => {
         $(#[$doc])*
         pub fn $name(mut self, value: $ty) -> Self {
-            self.$name = value;
+            Arc::make_mut(&mut self.inner).$name = value;
             self
         }
         #[doc = concat!("The value set by [`", stringify!($name), "`](Self::", stringify!($name), ").")]
         pub fn $get(&self) -> $ty {
-            self.$name
+            self.inner.$name
         }
     };
 }
@@ -100,9 +120,15 @@ impl Options {
 
     /// The rustls client configuration for `wss://` (default: the bundled web PKI roots).
     #[cfg(feature = "tls")]
-    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(config);
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        Arc::make_mut(&mut self.inner).tls = Some(config);
         self
+    }
+
+    /// The rustls client configuration set by [`tls_config`](Self::tls_config).
+    #[cfg(feature = "tls")]
+    pub(crate) fn get_tls_config(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        self.inner.tls.as_ref()
     }
 }
 
@@ -170,7 +196,7 @@ impl Deadlines {
 
     /// When the adapter must wake up next, if ever.
     pub(crate) fn next(&self, conn: &Connection) -> Option<Instant> {
-        let o = &self.opts;
+        let o = &*self.opts.inner;
         match conn.state() {
             State::Connecting => at(self.started, o.handshake_timeout),
             State::Open => {
@@ -194,7 +220,7 @@ impl Deadlines {
     /// Acts on every deadline that has passed by `now`. Returns `true` when the wait for EOF
     /// after the close is over (the adapter should stop reading and drop the transport).
     pub(crate) fn fire(&mut self, now: Instant, conn: &mut Connection) -> bool {
-        let o = self.opts.clone();
+        let o = Arc::clone(&self.opts.inner);
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         match conn.state() {
             State::Connecting => {

@@ -111,26 +111,27 @@ pub struct Connection {
     recv: Recv,
     out: Output,
     events: VecDeque<Event>,
-    /// The close frame we sent, if any.
-    close_sent: Option<CloseFrame>,
-    /// The close frame we received (code 1005 when it had none).
-    close_rcvd: Option<CloseFrame>,
+    /// A close frame was sent.
+    close_sent: bool,
     initiator: Option<Initiator>,
-    outcome: Option<CloseOutcome>,
+    // What is needed only around a close, or under a ping flood, is boxed: an open connection
+    // does not carry its room inline.
+    outcome: Option<Box<CloseOutcome>>,
     shutdown: bool,
     eof: bool,
     protocol: Option<String>,
     send_fragment: Option<SendFragment>,
-    pending_pong: Option<Bytes>,
+    /// The payload of the latest ping not answered yet, while pongs are coalesced.
+    pending_pong: Option<Box<Bytes>>,
     /// A failure or a received close, found while parsing, that takes effect once the events
     /// before it are drained (see [`Deferred`]).
-    deferred: Option<Deferred>,
+    deferred: Option<Box<Deferred>>,
     /// permessage-deflate, when negotiated.
     deflate: Option<Box<Deflate>>,
     /// Reused output of the compressor.
     scratch: Vec<u8>,
     mask_pool: [u8; 32],
-    mask_pos: usize,
+    mask_pos: u8,
 }
 
 #[derive(Debug)]
@@ -231,8 +232,7 @@ impl Connection {
             recv: Recv::default(),
             out: Output::default(),
             events: VecDeque::new(),
-            close_sent: None,
-            close_rcvd: None,
+            close_sent: false,
             initiator: None,
             outcome: None,
             shutdown: false,
@@ -283,7 +283,7 @@ impl Connection {
 
     /// How the connection ended, once CLOSED.
     pub fn close_outcome(&self) -> Option<&CloseOutcome> {
-        self.outcome.as_ref()
+        self.outcome.as_deref()
     }
 
     /// The request being decided (server, after [`Event::Request`] and before accept/reject).
@@ -664,7 +664,7 @@ impl Connection {
     fn check_can_send(&self) -> Result<(), UsageError> {
         match self.phase {
             Phase::Open => Ok(()),
-            Phase::Closing if self.close_sent.is_none() => Ok(()),
+            Phase::Closing if !self.close_sent => Ok(()),
             Phase::Closing => Err(UsageError::SendAfterClose),
             Phase::Closed => Err(UsageError::Closed),
             Phase::Connecting(_) => Err(UsageError::WrongState(State::Connecting)),
@@ -826,7 +826,7 @@ impl Connection {
         frame.validate()?;
         match self.phase {
             Phase::Closed => Ok(()),
-            Phase::Closing if self.close_sent.is_some() => Ok(()),
+            Phase::Closing if self.close_sent => Ok(()),
             Phase::Connecting(_) => {
                 self.abandon(Initiator::Local, None);
                 Ok(())
@@ -849,7 +849,7 @@ impl Connection {
     /// commands issued while handling earlier events (say, echoing a message) go out first.
     pub fn next_event(&mut self) -> Option<Event> {
         if self.events.is_empty() {
-            match self.deferred.take() {
+            match self.deferred.take().map(|d| *d) {
                 Some(Deferred::Fail(e)) => self.fail_now(e),
                 Some(Deferred::Close(f)) => self.close_received_now(f),
                 None => {}
@@ -955,11 +955,11 @@ impl Connection {
     }
 
     fn next_mask(&mut self) -> [u8; 4] {
-        if self.mask_pos + 4 > self.mask_pool.len() {
+        if usize::from(self.mask_pos) + 4 > self.mask_pool.len() {
             self.config.mask_source_ref().fill(&mut self.mask_pool);
             self.mask_pos = 0;
         }
-        let p = self.mask_pos;
+        let p = usize::from(self.mask_pos);
         self.mask_pos += 4;
         [
             self.mask_pool[p],
@@ -1013,17 +1013,20 @@ impl Connection {
             frame.encode(&mut payload);
         }
         self.queue_frame(Opcode::Close, true, &payload);
-        self.close_sent = Some(frame);
+        self.close_sent = true;
         self.send_fragment = None;
     }
 
     /// Answers a ping (§5.5.2), coalescing under a flood (§5.5.3).
     fn queue_pong(&mut self, payload: Bytes) {
-        if self.close_sent.is_some() {
+        if self.close_sent {
             return;
         }
         if self.out.len() > PONG_COALESCE_ABOVE {
-            self.pending_pong = Some(payload);
+            match &mut self.pending_pong {
+                Some(held) => **held = payload,
+                None => self.pending_pong = Some(Box::new(payload)),
+            }
         } else {
             self.queue_frame(Opcode::Pong, true, &payload);
         }
@@ -1033,14 +1036,16 @@ impl Connection {
     /// the events already queued.
     fn fail(&mut self, err: ProtocolError) {
         self.rx.clear();
-        self.deferred.get_or_insert(Deferred::Fail(err));
+        self.deferred
+            .get_or_insert_with(|| Box::new(Deferred::Fail(err)));
     }
 
     /// A valid close frame arrived (§5.5.1): parsing stops now; the reply follows the events
     /// already queued.
     fn on_close(&mut self, frame: CloseFrame) {
         self.rx.clear();
-        self.deferred.get_or_insert(Deferred::Close(frame));
+        self.deferred
+            .get_or_insert_with(|| Box::new(Deferred::Close(frame)));
     }
 
     /// Fails the connection: queue the close frame for `err`, stop reading, report.
@@ -1050,7 +1055,7 @@ impl Connection {
         }
         let code = err.close_code();
         let reason = short_reason(&err);
-        if self.close_sent.is_none() {
+        if !self.close_sent {
             self.queue_close(CloseFrame::new(code, reason.clone()));
         }
         self.rx.clear();
@@ -1077,12 +1082,11 @@ impl Connection {
         }
         self.events.push_back(Event::CloseReceived(frame.clone()));
         let initiator = *self.initiator.get_or_insert(Initiator::Remote);
-        if self.close_sent.is_none() {
+        if !self.close_sent {
             // Echo the status code (§5.5.1); an empty close is answered with an empty close.
             self.queue_close(CloseFrame::new(frame.code, ""));
         }
         self.rx.clear();
-        self.close_rcvd = Some(frame.clone());
         self.finish(CloseOutcome {
             code: frame.code,
             reason: frame.reason,
@@ -1100,7 +1104,7 @@ impl Connection {
         // Nothing new is queued once CLOSED, not even a pong held back under backpressure.
         self.pending_pong = None;
         self.recv = Recv::default();
-        self.outcome = Some(outcome.clone());
+        self.outcome = Some(Box::new(outcome.clone()));
         self.events.push_back(Event::Closed(Box::new(outcome)));
     }
 }
