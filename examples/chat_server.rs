@@ -220,11 +220,12 @@ enum Step {
     Out(Message),
 }
 
-/// Waits for a message from the client or, while the socket keeps up, one from its queue.
-/// Polling the connection also writes its queued output, so output drains while this waits.
+/// Waits for a message from the client or, while the socket keeps up, one from its queue (once
+/// it has one). Polling the connection also writes its queued output, so output drains while
+/// this waits.
 async fn next_step(
     ws: &mut WebSocketStream<TcpStream>,
-    queue: &mut mpsc::Receiver<Message>,
+    mut queue: Option<&mut mpsc::Receiver<Message>>,
 ) -> Step {
     poll_fn(|cx| {
         if let Poll::Ready(r) = ws.poll_recv(cx) {
@@ -233,13 +234,33 @@ async fn next_step(
         // Above the mark the socket is behind: leave messages in the bounded queue. The
         // connection has registered for writability, so we are polled again once it drains.
         if ws.connection().buffered_amount() < WRITE_HIGH {
-            if let Poll::Ready(Some(m)) = queue.poll_recv(cx) {
+            if let Some(Poll::Ready(Some(m))) = queue.as_mut().map(|q| q.poll_recv(cx)) {
                 return Poll::Ready(Step::Out(m));
             }
         }
         Poll::Pending
     })
     .await
+}
+
+/// What a client gets when it joins, made then: a client that has not joined holds no queue.
+struct Mailbox {
+    /// The client's queue, as the room fills it.
+    queue: mpsc::Sender<Message>,
+    /// The same queue, as the client's task empties it.
+    outbox: mpsc::Receiver<Message>,
+    /// Fires when the room drops the client for being too slow.
+    kicked: oneshot::Receiver<()>,
+}
+
+/// Completes when the client is dropped for being too slow (never before it joins).
+async fn kicked(kicked: Option<&mut oneshot::Receiver<()>>) {
+    match kicked {
+        Some(k) => {
+            let _ = k.await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// A joined client's identity.
@@ -250,12 +271,7 @@ struct Joined {
 
 /// Handles the first message: a valid join adds the client to the room (welcome to it, join
 /// notice to everyone). `Err` is the error text; the caller closes with 1008.
-fn join(
-    room: &SharedRoom,
-    first: &Message,
-    queue: &mpsc::Sender<Message>,
-    kick: oneshot::Sender<()>,
-) -> Result<Joined, &'static str> {
+fn join(room: &SharedRoom, first: &Message) -> Result<(Joined, Mailbox), &'static str> {
     let msg: Option<Value> = first.as_text().and_then(|t| serde_json::from_str(t).ok());
     let Some(msg) = msg.filter(|m| m.get("type").and_then(Value::as_str) == Some("join")) else {
         return Err("join first");
@@ -270,6 +286,8 @@ fn join(
     }
     let id = room.next_id;
     room.next_id += 1;
+    let (queue, outbox) = mpsc::channel::<Message>(QUEUE_LIMIT);
+    let (kick, kicked) = oneshot::channel::<()>();
     room.members.push(Member {
         id,
         nick: nick.to_owned(),
@@ -281,13 +299,21 @@ fn join(
     let welcome = json!({"type": "welcome", "nick": nick, "online": online, "history": history});
     let notice = json!({"type": "join", "nick": nick, "online": online, "ts": now_ms()});
     // A fresh queue has room for the welcome.
-    push(queue, &[text(&welcome)]);
+    push(&queue, &[text(&welcome)]);
     room.broadcast(vec![text(&notice)]);
     eprintln!("{nick} joined");
-    Ok(Joined {
+    let joined = Joined {
         id,
         nick: nick.to_owned(),
-    })
+    };
+    Ok((
+        joined,
+        Mailbox {
+            queue,
+            outbox,
+            kicked,
+        },
+    ))
 }
 
 /// Handles a message from a joined client. `false` when the client's own queue is full.
@@ -342,19 +368,20 @@ async fn session(
     room: SharedRoom,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (queue, mut outbox) = mpsc::channel::<Message>(QUEUE_LIMIT);
-    let (kick_tx, mut kicked) = oneshot::channel::<()>();
-    let mut kick_tx = Some(kick_tx);
-    let mut me: Option<Joined> = None;
+    let mut me: Option<(Joined, Mailbox)> = None;
 
     let closing: Closing = loop {
+        let (outbox, kick) = match &mut me {
+            Some((_, mailbox)) => (Some(&mut mailbox.outbox), Some(&mut mailbox.kicked)),
+            None => (None, None),
+        };
         let step = tokio::select! {
             biased;
             _ = stop.wait_for(|stop| *stop) => {
                 break Some((CloseCode::GOING_AWAY, "server shutting down".into()));
             }
-            _ = &mut kicked => break Some((CloseCode::POLICY_VIOLATION, "too slow".into())),
-            step = next_step(ws, &mut outbox) => step,
+            _ = kicked(kick) => break Some((CloseCode::POLICY_VIOLATION, "too slow".into())),
+            step = next_step(ws, outbox) => step,
         };
         match step {
             Step::Out(m) => {
@@ -366,25 +393,22 @@ async fn session(
                         break;
                     }
                     if ws.connection().buffered_amount() < WRITE_HIGH {
-                        next = outbox.try_recv().ok();
+                        next = me.as_mut().and_then(|(_, mb)| mb.outbox.try_recv().ok());
                     }
                 }
             }
             Step::In(Err(_)) => break None,
             Step::In(Ok(msg)) => match &me {
-                None => {
-                    let kick = kick_tx.take().expect("a client joins once");
-                    match join(&room, &msg, &queue, kick) {
-                        Ok(joined) => me = Some(joined),
-                        Err(error) => {
-                            // Sent directly, so it precedes the close frame.
-                            let _ = ws.queue(error_json(error));
-                            break Some((CloseCode::POLICY_VIOLATION, error.into()));
-                        }
+                None => match join(&room, &msg) {
+                    Ok(joined) => me = Some(joined),
+                    Err(error) => {
+                        // Sent directly, so it precedes the close frame.
+                        let _ = ws.queue(error_json(error));
+                        break Some((CloseCode::POLICY_VIOLATION, error.into()));
                     }
-                }
-                Some(joined) => {
-                    if !chat(&room, joined, msg, &queue) {
+                },
+                Some((joined, mailbox)) => {
+                    if !chat(&room, joined, msg, &mailbox.queue) {
                         break Some((CloseCode::POLICY_VIOLATION, "too slow".into()));
                     }
                 }
@@ -392,7 +416,7 @@ async fn session(
         }
     };
 
-    if let Some(joined) = &me {
+    if let Some((joined, _)) = &me {
         lock(&room).leave(joined.id);
     }
     if let Some((code, reason)) = closing {
