@@ -593,6 +593,8 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
         _ => return, // too slow to send a head, or the socket failed
     };
     if let Peeked::Head(Head { upgrade: true, .. }) = peeked {
+        // Not needed any more: freed now, not kept for the life of the connection.
+        drop(peeked);
         // permessage-deflate: browsers offer it, and chat JSON compresses well. Without server
         // context takeover our compressor is dropped between messages, so an idle client does
         // not hold ~300 KB of zlib state.
