@@ -9,7 +9,10 @@
 //! ```
 //!
 //! `--protocol NAME` offers a subprotocol (the chat server wants `--url ws://HOST/chat
-//! --protocol chat`); `--hold SECONDS` (default 3) is the pause before the second reading.
+//! --protocol chat`); `--hold SECONDS` (default 3) is the pause before the second reading;
+//! `--echo BYTES` makes every client send one binary message of that size and read its echo
+//! before going idle (with `--hold 25`, past the server's 20 s keepalive interval, the reading
+//! shows what an idle connection keeps once the server has noticed it is idle).
 //!
 //! The soft `nofile` limit is raised to the hard limit at start. Prints the server's RSS growth
 //! per idle client (KB), after every client finished its handshake and a settling pause.
@@ -59,6 +62,7 @@ fn main() {
     let mut pid = None;
     let mut hold = 3.0f64;
     let mut protocol = None;
+    let mut echo = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().expect("flag needs a value");
@@ -68,9 +72,10 @@ fn main() {
             "--pid" => pid = Some(v.parse::<u32>().expect("--pid PID")),
             "--hold" => hold = v.parse().expect("--hold SECONDS"),
             "--protocol" => protocol = Some(v),
+            "--echo" => echo = Some(v.parse::<usize>().expect("--echo BYTES")),
             other => panic!(
                 "unknown argument {other}; usage: idle_clients --url URL --clients N --pid PID \
-                 [--hold SECONDS] [--protocol NAME]"
+                 [--hold SECONDS] [--protocol NAME] [--echo BYTES]"
             ),
         }
     }
@@ -100,7 +105,13 @@ fn main() {
                 if let Some(p) = protocol {
                     req = req.protocol(p);
                 }
-                hybi::tokio::connect_with(req, Config::default(), options).await
+                let (mut ws, response) =
+                    hybi::tokio::connect_with(req, Config::default(), options).await?;
+                if let Some(n) = echo {
+                    ws.send(vec![7u8; n]).await?;
+                    ws.recv().await?;
+                }
+                Ok((ws, response))
             });
         }
         while let Some(r) = pending.join_next().await {
