@@ -114,8 +114,8 @@ pub struct Connection {
     /// A close frame was sent.
     close_sent: bool,
     initiator: Option<Initiator>,
-    // What is needed only around a close, or under a ping flood, is boxed: an open connection
-    // does not carry its room inline.
+    /// How the connection ended. Boxed, like `pending_pong` and `deferred`: state needed only
+    /// around a close or under a ping flood takes no room in an open connection.
     outcome: Option<Box<CloseOutcome>>,
     shutdown: bool,
     eof: bool,
@@ -926,7 +926,8 @@ impl Connection {
     /// Tells the connection that its transport has been quiet for a while, then releases
     /// memory: every empty buffer is freed, the read buffer included, and
     /// [`release_memory`](Self::release_memory) keeps freeing them until data flows again.
-    /// An idle connection then holds no buffers; waking it up costs an allocation or two.
+    /// An idle connection then holds no buffers; waking it up costs a few allocations (the
+    /// read buffer, the event queue, the output buffer for an answer).
     ///
     /// The core has no clock, so the adapter decides what "a while" is: the blocking and tokio
     /// adapters call this when their keepalive ping is due
