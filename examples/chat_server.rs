@@ -220,20 +220,21 @@ enum Step {
     Out(Message),
 }
 
-/// Waits for a message from the client or, while the socket keeps up, one from its queue.
-/// Polling the connection also writes its queued output, so output drains while this waits.
+/// Waits for a message from the client or, while the socket keeps up, one from its queue (once
+/// it has one). Polling the connection also writes its queued output, so output drains while
+/// this waits.
 ///
 /// The queue goes first: a client that sends faster than it reads is slowed down (its input
 /// waits in TCP) rather than dropped because its own echoes filled its queue.
 async fn next_step(
     ws: &mut WebSocketStream<TcpStream>,
-    queue: &mut mpsc::Receiver<Message>,
+    mut queue: Option<&mut mpsc::Receiver<Message>>,
 ) -> Step {
     poll_fn(|cx| {
         // Above the mark the socket is behind: leave messages in the bounded queue. The
         // connection registers for writability when polled, so we are woken once it drains.
         if ws.connection().buffered_amount() < WRITE_HIGH {
-            if let Poll::Ready(Some(m)) = queue.poll_recv(cx) {
+            if let Some(Poll::Ready(Some(m))) = queue.as_mut().map(|q| q.poll_recv(cx)) {
                 return Poll::Ready(Step::Out(m));
             }
         }
@@ -243,13 +244,33 @@ async fn next_step(
         // Polling the connection wrote what the socket took: below the mark again, the queue
         // must be polled now (registering its waker), or its messages would wait for input.
         if ws.connection().buffered_amount() < WRITE_HIGH {
-            if let Poll::Ready(Some(m)) = queue.poll_recv(cx) {
+            if let Some(Poll::Ready(Some(m))) = queue.as_mut().map(|q| q.poll_recv(cx)) {
                 return Poll::Ready(Step::Out(m));
             }
         }
         Poll::Pending
     })
     .await
+}
+
+/// What a client gets when it joins, made then: a client that has not joined holds no queue.
+struct Mailbox {
+    /// The client's queue, as the room fills it.
+    queue: mpsc::Sender<Message>,
+    /// The same queue, as the client's task empties it.
+    outbox: mpsc::Receiver<Message>,
+    /// Fires when the room drops the client for being too slow.
+    kicked: oneshot::Receiver<()>,
+}
+
+/// Completes when the client is dropped for being too slow (never before it joins).
+async fn kicked(kicked: Option<&mut oneshot::Receiver<()>>) {
+    match kicked {
+        Some(k) => {
+            let _ = k.await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// A joined client's identity.
@@ -260,12 +281,7 @@ struct Joined {
 
 /// Handles the first message: a valid join adds the client to the room (welcome to it, join
 /// notice to everyone). `Err` is the error text; the caller closes with 1008.
-fn join(
-    room: &SharedRoom,
-    first: &Message,
-    queue: &mpsc::Sender<Message>,
-    kick: oneshot::Sender<()>,
-) -> Result<Joined, &'static str> {
+fn join(room: &SharedRoom, first: &Message) -> Result<(Joined, Mailbox), &'static str> {
     let msg: Option<Value> = first.as_text().and_then(|t| serde_json::from_str(t).ok());
     let Some(msg) = msg.filter(|m| m.get("type").and_then(Value::as_str) == Some("join")) else {
         return Err("join first");
@@ -280,6 +296,8 @@ fn join(
     }
     let id = room.next_id;
     room.next_id += 1;
+    let (queue, outbox) = mpsc::channel::<Message>(QUEUE_LIMIT);
+    let (kick, kicked) = oneshot::channel::<()>();
     room.members.push(Member {
         id,
         nick: nick.to_owned(),
@@ -291,13 +309,21 @@ fn join(
     let welcome = json!({"type": "welcome", "nick": nick, "online": online, "history": history});
     let notice = json!({"type": "join", "nick": nick, "online": online, "ts": now_ms()});
     // A fresh queue has room for the welcome.
-    push(queue, &[text(&welcome)]);
+    push(&queue, &[text(&welcome)]);
     room.broadcast(vec![text(&notice)]);
     eprintln!("{nick} joined");
-    Ok(Joined {
+    let joined = Joined {
         id,
         nick: nick.to_owned(),
-    })
+    };
+    Ok((
+        joined,
+        Mailbox {
+            queue,
+            outbox,
+            kicked,
+        },
+    ))
 }
 
 /// Handles a message from a joined client. `false` when the client's own queue is full.
@@ -344,24 +370,28 @@ fn chat(room: &SharedRoom, me: &Joined, msg: Message, queue: &mpsc::Sender<Messa
 }
 
 /// One WebSocket client, from the opened connection to the end of its close handshake.
+///
+/// Borrows the stream: the connection's future then holds one `WebSocketStream`, not a second
+/// copy moved into this function's future.
 async fn session(
-    mut ws: WebSocketStream<TcpStream>,
+    ws: &mut WebSocketStream<TcpStream>,
     room: SharedRoom,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (queue, mut outbox) = mpsc::channel::<Message>(QUEUE_LIMIT);
-    let (kick_tx, mut kicked) = oneshot::channel::<()>();
-    let mut kick_tx = Some(kick_tx);
-    let mut me: Option<Joined> = None;
+    let mut me: Option<(Joined, Mailbox)> = None;
 
     let closing: Closing = loop {
+        let (outbox, kick) = match &mut me {
+            Some((_, mailbox)) => (Some(&mut mailbox.outbox), Some(&mut mailbox.kicked)),
+            None => (None, None),
+        };
         let step = tokio::select! {
             biased;
             _ = stop.wait_for(|stop| *stop) => {
                 break Some((CloseCode::GOING_AWAY, "server shutting down".into()));
             }
-            _ = &mut kicked => break Some((CloseCode::POLICY_VIOLATION, "too slow".into())),
-            step = next_step(&mut ws, &mut outbox) => step,
+            _ = kicked(kick) => break Some((CloseCode::POLICY_VIOLATION, "too slow".into())),
+            step = next_step(ws, outbox) => step,
         };
         match step {
             Step::Out(m) => {
@@ -373,25 +403,22 @@ async fn session(
                         break;
                     }
                     if ws.connection().buffered_amount() < WRITE_HIGH {
-                        next = outbox.try_recv().ok();
+                        next = me.as_mut().and_then(|(_, mb)| mb.outbox.try_recv().ok());
                     }
                 }
             }
             Step::In(Err(_)) => break None,
             Step::In(Ok(msg)) => match &me {
-                None => {
-                    let kick = kick_tx.take().expect("a client joins once");
-                    match join(&room, &msg, &queue, kick) {
-                        Ok(joined) => me = Some(joined),
-                        Err(error) => {
-                            // Sent directly, so it precedes the close frame.
-                            let _ = ws.queue(error_json(error));
-                            break Some((CloseCode::POLICY_VIOLATION, error.into()));
-                        }
+                None => match join(&room, &msg) {
+                    Ok(joined) => me = Some(joined),
+                    Err(error) => {
+                        // Sent directly, so it precedes the close frame.
+                        let _ = ws.queue(error_json(error));
+                        break Some((CloseCode::POLICY_VIOLATION, error.into()));
                     }
-                }
-                Some(joined) => {
-                    if !chat(&room, joined, msg, &queue) {
+                },
+                Some((joined, mailbox)) => {
+                    if !chat(&room, joined, msg, &mailbox.queue) {
                         break Some((CloseCode::POLICY_VIOLATION, "too slow".into()));
                     }
                 }
@@ -399,7 +426,7 @@ async fn session(
         }
     };
 
-    if let Some(joined) = &me {
+    if let Some((joined, _)) = &me {
         lock(&room).leave(joined.id);
     }
     if let Some((code, reason)) = closing {
@@ -576,6 +603,8 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
         _ => return, // too slow to send a head, or the socket failed
     };
     if let Peeked::Head(Head { upgrade: true, .. }) = peeked {
+        // Not needed any more: freed now, not kept for the life of the connection.
+        drop(peeked);
         // permessage-deflate: browsers offer it, and chat JSON compresses well. Without server
         // context takeover our compressor is dropped between messages, so an idle client does
         // not hold ~300 KB of zlib state.
@@ -584,13 +613,15 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
             .protocols(["chat"])
             .deflate(hybi::DeflateConfig::default().server_no_context_takeover(true));
         let accepting = hybi::tokio::accept_with(stream, config, Options::default(), decide);
-        let ws = tokio::select! {
+        // `let else`: the stream is moved straight into `ws`, and this future holds one
+        // `WebSocketStream` (a `Result` kept in a local and then matched would be a second).
+        let Ok(mut ws) = (tokio::select! {
             ws = accepting => ws,
             _ = stop.wait_for(|stop| *stop) => return,
+        }) else {
+            return;
         };
-        if let Ok(ws) = ws {
-            session(ws, room, stop).await;
-        }
+        session(&mut ws, room, stop).await;
         return;
     }
     tokio::select! {

@@ -30,7 +30,9 @@ fn addr_from_args() -> String {
     addr
 }
 
-async fn echo(mut ws: WebSocketStream<TcpStream>) -> Result<(), Error> {
+/// Borrows the stream: the task's future then holds one `WebSocketStream`, not a second copy
+/// moved into this function's future.
+async fn echo(ws: &mut WebSocketStream<TcpStream>) -> Result<(), Error> {
     loop {
         let first = ws.recv().await?;
         ws.queue(first)?;
@@ -51,16 +53,16 @@ async fn main() -> std::io::Result<()> {
         tcp.set_nodelay(true)?;
         let config = config.clone();
         tokio::spawn(async move {
-            let ws = hybi::tokio::accept_with(tcp, config, Options::default(), |_| {
+            // `let else`: the stream is moved straight into `ws`, and the task's future holds one
+            // `WebSocketStream` (a `Result` kept in a local and then matched would be a second).
+            let accepting = hybi::tokio::accept_with(tcp, config, Options::default(), |_| {
                 Ok(hybi::Accept::new())
-            })
-            .await;
-            if let Ok(ws) = ws {
-                match echo(ws).await {
-                    Err(e) if e.is_normal_close() => {}
-                    Err(e) => eprintln!("connection ended: {e}"),
-                    Ok(()) => {}
-                }
+            });
+            let Ok(mut ws) = accepting.await else { return };
+            match echo(&mut ws).await {
+                Err(e) if e.is_normal_close() => {}
+                Err(e) => eprintln!("connection ended: {e}"),
+                Ok(()) => {}
             }
         });
     }

@@ -8,6 +8,12 @@
 //!     --clients 10000 --pid $!
 //! ```
 //!
+//! `--protocol NAME` offers a subprotocol (the chat server wants `--url ws://HOST/chat
+//! --protocol chat`); `--hold SECONDS` (default 3) is the pause before the second reading;
+//! `--echo BYTES` makes every client send one binary message of that size and read its echo
+//! before going idle (with `--hold 25`, past the server's 20 s keepalive interval, the reading
+//! shows what an idle connection keeps once the server has noticed it is idle).
+//!
 //! The soft `nofile` limit is raised to the hard limit at start. Prints the server's RSS growth
 //! per idle client (KB), after every client finished its handshake and a settling pause.
 
@@ -55,6 +61,8 @@ fn main() {
     let mut clients = 10_000usize;
     let mut pid = None;
     let mut hold = 3.0f64;
+    let mut protocol = None;
+    let mut echo = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().expect("flag needs a value");
@@ -63,9 +71,11 @@ fn main() {
             "--clients" => clients = v.parse().expect("--clients N"),
             "--pid" => pid = Some(v.parse::<u32>().expect("--pid PID")),
             "--hold" => hold = v.parse().expect("--hold SECONDS"),
+            "--protocol" => protocol = Some(v),
+            "--echo" => echo = Some(v.parse::<usize>().expect("--echo BYTES")),
             other => panic!(
                 "unknown argument {other}; usage: idle_clients --url URL --clients N --pid PID \
-                 [--hold SECONDS]"
+                 [--hold SECONDS] [--protocol NAME] [--echo BYTES]"
             ),
         }
     }
@@ -89,10 +99,19 @@ fn main() {
             if pending.len() >= 64 {
                 collect(pending.join_next().await, &mut open);
             }
-            let (url, options) = (url.clone(), options.clone());
+            let (url, options, protocol) = (url.clone(), options.clone(), protocol.clone());
             pending.spawn(async move {
-                let req = ClientRequest::new(&url).unwrap();
-                hybi::tokio::connect_with(req, Config::default(), options).await
+                let mut req = ClientRequest::new(&url).unwrap();
+                if let Some(p) = protocol {
+                    req = req.protocol(p);
+                }
+                let (mut ws, response) =
+                    hybi::tokio::connect_with(req, Config::default(), options).await?;
+                if let Some(n) = echo {
+                    ws.send(vec![7u8; n]).await?;
+                    ws.recv().await?;
+                }
+                Ok((ws, response))
             });
         }
         while let Some(r) = pending.join_next().await {

@@ -250,7 +250,6 @@ pub fn client_with<S: Transport>(
                         clean: false,
                         error: None,
                     }))?;
-                ws.conn.release_idle_memory();
                 return Ok((ws, response));
             }
             Event::Closed(o) => return Err(Error::from_outcome(&o)),
@@ -292,10 +291,7 @@ where
                 };
                 ws.conn.decide(decision)?;
             }
-            Event::Open(_) => {
-                ws.conn.release_idle_memory();
-                return Ok(ws);
-            }
+            Event::Open(_) => return Ok(ws),
             Event::Closed(o) => return Err(Error::from_outcome(&o)),
             _ => {}
         }
@@ -462,8 +458,7 @@ impl<S: Transport> WebSocket<S> {
             return Ok(());
         }
         self.arm_read_timeout(now, deadline)?;
-        let stream = &mut self.stream;
-        match self.conn.read_into(|buf| read_some(stream, buf)) {
+        match self.read_input() {
             Ok(0) => self.conn.handle_eof(),
             Ok(_) => self.deadlines.on_input(Instant::now()),
             Err(e)
@@ -538,6 +533,27 @@ impl<S: Transport> WebSocket<S> {
         }
         let _ = self.flush();
         Ok(())
+    }
+}
+
+/// The stack buffer a connection without a read buffer waits for input with.
+const IDLE_READ_SIZE: usize = 1024;
+
+impl<S: Transport> WebSocket<S> {
+    /// Reads once from the transport into the connection. A connection that holds no read
+    /// buffer ([`Connection::read_buffer_released`]: an idle one, or a new one) waits with a
+    /// buffer on the stack; the read buffer is allocated when bytes arrive.
+    fn read_input(&mut self) -> io::Result<usize> {
+        let stream = &mut self.stream;
+        if !self.conn.read_buffer_released() {
+            return self.conn.read_into(|buf| read_some(stream, buf));
+        }
+        let mut stack = [0u8; IDLE_READ_SIZE];
+        let n = stream.read(&mut stack)?;
+        if n > 0 {
+            self.conn.handle_input(&stack[..n]);
+        }
+        Ok(n)
     }
 }
 

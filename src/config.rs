@@ -192,8 +192,10 @@ impl Config {
         auto_pong, get_auto_pong: bool
     );
     option!(
-        /// The initial (and idle) size of the read buffer. It grows while a large frame needs
-        /// room and shrinks back on [`Connection::release_memory`](crate::Connection::release_memory).
+        /// The working size of the read buffer. It is allocated when data arrives, grows while
+        /// a large frame needs room, shrinks back to this size on
+        /// [`Connection::release_memory`](crate::Connection::release_memory), and is freed while
+        /// the connection is idle ([`Connection::release_idle_memory`](crate::Connection::release_idle_memory)).
         read_buffer_size, get_read_buffer_size: usize
     );
     option!(

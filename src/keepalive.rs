@@ -4,6 +4,7 @@
 //! time comes; what a passed deadline means for the protocol is decided by the core
 //! ([`Connection::timed_out`]).
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::{Connection, State, Timeout};
@@ -14,7 +15,7 @@ use crate::{Connection, State, Timeout};
 /// | setting | default | what happens |
 /// |---|---|---|
 /// | `handshake_timeout` | 10 s | the opening handshake is abandoned |
-/// | `ping_interval` | 20 s | after this long without input, a ping is sent |
+/// | `ping_interval` | 20 s | after this long without input, a ping is sent (and idle buffers freed) |
 /// | `pong_timeout` | 20 s | no input for this long after that ping: the peer is dropped |
 /// | `idle_timeout` | none | no message for this long: close with 1001 |
 /// | `close_timeout` | 5 s | the closing handshake (and the wait for EOF after it) is cut short |
@@ -22,6 +23,10 @@ use crate::{Connection, State, Timeout};
 ///
 /// `write_high_water` (default 1 MiB) is how many queued output bytes make the tokio adapter's
 /// `Sink::poll_ready` wait.
+///
+/// Like [`Config`](crate::Config), options are shared cheaply between connections: cloning is a
+/// reference count, and every copy of the defaults shares one allocation, so a connection
+/// carries a pointer to its options rather than the options themselves.
 ///
 /// ```
 /// use std::time::Duration;
@@ -31,6 +36,11 @@ use crate::{Connection, State, Timeout};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Options {
+    inner: Arc<Settings>,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
     handshake_timeout: Option<Duration>,
     ping_interval: Option<Duration>,
     pong_timeout: Option<Duration>,
@@ -39,10 +49,20 @@ pub struct Options {
     release_after: Option<Duration>,
     write_high_water: usize,
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
+    fn default() -> Self {
+        static DEFAULT: OnceLock<Arc<Settings>> = OnceLock::new();
+        let inner = DEFAULT.get_or_init(|| Arc::new(Settings::default()));
+        Self {
+            inner: Arc::clone(inner),
+        }
+    }
+}
+
+impl Default for Settings {
     fn default() -> Self {
         Self {
             handshake_timeout: Some(Duration::from_secs(10)),
@@ -62,12 +82,12 @@ macro_rules! setting {
     ($(#[$doc:meta])* $name:ident, $get:ident: $ty:ty) => {
         $(#[$doc])*
         pub fn $name(mut self, value: $ty) -> Self {
-            self.$name = value;
+            Arc::make_mut(&mut self.inner).$name = value;
             self
         }
         #[doc = concat!("The value set by [`", stringify!($name), "`](Self::", stringify!($name), ").")]
         pub fn $get(&self) -> $ty {
-            self.$name
+            self.inner.$name
         }
     };
 }
@@ -78,7 +98,9 @@ impl Options {
         handshake_timeout, get_handshake_timeout: Option<Duration>
     );
     setting!(
-        /// How long without input before a keepalive ping is sent.
+        /// How long without input before a keepalive ping is sent. The connection is then
+        /// idle: its buffers are freed until data flows again
+        /// ([`Connection::release_idle_memory`]).
         ping_interval, get_ping_interval: Option<Duration>
     );
     setting!(
@@ -108,9 +130,15 @@ impl Options {
 
     /// The rustls client configuration for `wss://` (default: the bundled web PKI roots).
     #[cfg(feature = "tls")]
-    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(config);
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        Arc::make_mut(&mut self.inner).tls = Some(config);
         self
+    }
+
+    /// The rustls client configuration set by [`tls_config`](Self::tls_config).
+    #[cfg(feature = "tls")]
+    pub(crate) fn get_tls_config(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        self.inner.tls.as_ref()
     }
 }
 
@@ -184,7 +212,7 @@ impl Deadlines {
 
     /// When the adapter must wake up next, if ever.
     pub(crate) fn next(&self, conn: &Connection) -> Option<Instant> {
-        let o = &self.opts;
+        let o = &*self.opts.inner;
         match conn.state() {
             State::Connecting => at(self.started, o.handshake_timeout),
             State::Open => {
@@ -215,7 +243,7 @@ impl Deadlines {
     /// Acts on every deadline that has passed by `now`. Returns `true` when the wait for EOF
     /// after the close is over (the adapter should stop reading and drop the transport).
     pub(crate) fn fire(&mut self, now: Instant, conn: &mut Connection) -> bool {
-        let o = self.opts.clone();
+        let o = Arc::clone(&self.opts.inner);
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         match conn.state() {
             State::Connecting => {
@@ -239,6 +267,9 @@ impl Deadlines {
                     if conn.send_ping(PING_PAYLOAD).is_ok() {
                         self.ping_sent = Some(now);
                     }
+                    // Nothing arrived for a ping interval: the connection has gone idle, and
+                    // gives its buffers back until data flows again.
+                    conn.release_idle_memory();
                 }
             }
             State::Closing => {

@@ -19,7 +19,7 @@ pub(crate) fn default_config() -> Result<Arc<rustls::ClientConfig>, Error> {
 }
 
 pub(crate) fn config(options: &Options) -> Result<Arc<rustls::ClientConfig>, Error> {
-    match &options.tls {
+    match options.get_tls_config() {
         Some(c) => Ok(c.clone()),
         None => default_config(),
     }

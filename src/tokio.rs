@@ -16,6 +16,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Instant as StdInstant;
@@ -186,8 +187,6 @@ where
         match ws.next_core_event().await? {
             Event::Open(handshake) => {
                 if let Some(response) = handshake.response {
-                    // The handshake's buffers are done with; the first message allocates anew.
-                    ws.conn.release_idle_memory();
                     return Ok((ws, response));
                 }
             }
@@ -210,33 +209,39 @@ where
 
 /// Runs the server handshake; `decide` sees the request (path, Origin, offered subprotocols,
 /// headers) and accepts with an [`Accept`] or refuses with a [`Reject`].
-pub async fn accept_with<S, F>(
+///
+/// The stream is set up when this is called; the returned future holds it and `decide`, not the
+/// arguments it was made from as well. This matters for memory per connection: a task's future
+/// keeps room for each future it awaits next to what it keeps afterwards (here the returned
+/// `WebSocketStream`) for as long as it lives. To keep a single `WebSocketStream` in such a
+/// task, bind the result with `let Ok(mut ws) = accepting.await else { ... }` (as
+/// `examples/echo_server.rs` does) rather than keeping the `Result` in a local and matching it.
+pub fn accept_with<S, F>(
     stream: S,
     config: Config,
     options: Options,
     decide: F,
-) -> Result<WebSocketStream<S>, Error>
+) -> impl Future<Output = Result<WebSocketStream<S>, Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     let mut ws = WebSocketStream::new(stream, Connection::server(config), options);
     let mut decide = Some(decide);
-    loop {
-        match ws.next_core_event().await? {
-            Event::Request(request) => {
-                let decision = match decide.take() {
-                    Some(f) => f(&request),
-                    None => Err(Reject::new(500)),
-                };
-                ws.conn.decide(decision)?;
+    async move {
+        loop {
+            match ws.next_core_event().await? {
+                Event::Request(request) => {
+                    let decision = match decide.take() {
+                        Some(f) => f(&request),
+                        None => Err(Reject::new(500)),
+                    };
+                    ws.conn.decide(decision)?;
+                }
+                Event::Open(_) => return Ok(ws),
+                Event::Closed(o) => return Err(Error::from_outcome(&o)),
+                _ => {}
             }
-            Event::Open(_) => {
-                ws.conn.release_idle_memory();
-                return Ok(ws);
-            }
-            Event::Closed(o) => return Err(Error::from_outcome(&o)),
-            _ => {}
         }
     }
 }
@@ -416,25 +421,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// One read into the connection. Straight into its read buffer, except after an idle
-    /// release: then into a small buffer on the stack, so a connection waiting for input holds
-    /// no read buffer until input arrives.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let io = Pin::new(&mut self.io);
-        if self.conn.read_buffer_released() {
-            let mut probe = [0u8; 512];
-            let mut buf = tokio::io::ReadBuf::new(&mut probe);
-            ready!(io.poll_read(cx, &mut buf))?;
-            let n = buf.filled().len();
-            if n > 0 {
-                self.conn.handle_input(buf.filled());
-            }
-            return Poll::Ready(Ok(n));
-        }
-        self.conn
-            .read_into(|buf| tokio_util::io::poll_read_buf(io, cx, buf))
-    }
-
     /// Keeps the timer armed for the next deadline. Returns `true` when a deadline passed and
     /// was acted on (the caller loops to see what changed).
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
@@ -521,8 +507,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             if self.closed.is_some() && !self.conn.awaiting_eof() {
                 return Poll::Pending;
             }
-            let read = self.poll_read(cx);
-            match read {
+            match self.poll_read_input(cx) {
                 Poll::Ready(Ok(0)) => self.conn.handle_eof(),
                 Poll::Ready(Ok(_)) => self.deadlines.on_input(now()),
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -540,6 +525,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 }
             }
         }
+    }
+}
+
+/// The stack buffer a connection without a read buffer waits for input with.
+const IDLE_READ_SIZE: usize = 1024;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Reads once from the transport into the connection. A connection that holds no read
+    /// buffer ([`Connection::read_buffer_released`]: an idle one, or a new one) waits with a
+    /// buffer on the stack, so that waiting costs no heap; the read buffer is allocated when
+    /// bytes arrive.
+    fn poll_read_input(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let io = Pin::new(&mut self.io);
+        if !self.conn.read_buffer_released() {
+            return self
+                .conn
+                .read_into(|buf| tokio_util::io::poll_read_buf(io, cx, buf));
+        }
+        let mut stack = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
+        let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
+        ready!(io.poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
+        if n > 0 {
+            self.conn.handle_input(buf.filled());
+        }
+        Poll::Ready(Ok(n))
     }
 }
 

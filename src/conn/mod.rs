@@ -35,7 +35,7 @@ const PONG_COALESCE_ABOVE: usize = 64 << 10;
 /// A WebSocket connection as a deterministic state machine: bytes in, events and bytes out.
 ///
 /// It owns no socket, no clock and no runtime. An adapter (or your own loop) moves bytes between
-/// the transport and the connection. Its methods come in four groups:
+/// the transport and the connection. Its methods come in five groups:
 ///
 /// - **A. Getters**: [`role`](Self::role), [`state`](Self::state),
 ///   [`buffered_amount`](Self::buffered_amount), [`close_outcome`](Self::close_outcome),
@@ -54,6 +54,10 @@ const PONG_COALESCE_ABOVE: usize = 64 << 10;
 ///   [`pending_output`](Self::pending_output) (or [`output_chunks`](Self::output_chunks) for a
 ///   vectored write) and report it with [`advance_output`](Self::advance_output); then, if
 ///   [`wants_shutdown`](Self::wants_shutdown), half-close the transport once the output is empty.
+/// - **E. Memory**: [`release_memory`](Self::release_memory) when the transport has nothing
+///   more to read for now, [`release_idle_memory`](Self::release_idle_memory) when it has been
+///   quiet for a while; while [`read_buffer_released`](Self::read_buffer_released), wait for
+///   input with a buffer of your own and pass it to [`handle_input`](Self::handle_input).
 ///
 /// After [`Event::Closed`] the connection ignores input. The transport should then be drained
 /// until EOF (or a timeout) and closed.
@@ -97,29 +101,40 @@ pub struct Connection {
     /// The room the next read is offered when no frame needs more (adaptive: see
     /// [`Config::max_read_size`]); 0 until a read fills the buffer.
     read_size: usize,
+    /// The connection holds no read buffer and should not get one before bytes arrive (see
+    /// [`Connection::read_buffer_released`]).
+    rx_released: bool,
+    /// Data frames arrived since the connection was made or last went idle
+    /// ([`Connection::release_idle_memory`]): while set, `release_memory` keeps the read buffer
+    /// and the event queue at their working size; while not, it frees them when empty.
+    rx_active: bool,
+    /// Data messages were queued since the connection was made or last went idle: the same for
+    /// the output buffer.
+    tx_active: bool,
     recv: Recv,
     out: Output,
     events: VecDeque<Event>,
-    /// The close frame we sent, if any.
-    close_sent: Option<CloseFrame>,
-    /// The close frame we received (code 1005 when it had none).
-    close_rcvd: Option<CloseFrame>,
+    /// A close frame was sent.
+    close_sent: bool,
     initiator: Option<Initiator>,
-    outcome: Option<CloseOutcome>,
+    /// How the connection ended. Boxed, like `pending_pong` and `deferred`: state needed only
+    /// around a close or under a ping flood takes no room in an open connection.
+    outcome: Option<Box<CloseOutcome>>,
     shutdown: bool,
     eof: bool,
     protocol: Option<String>,
     send_fragment: Option<SendFragment>,
-    pending_pong: Option<Bytes>,
+    /// The payload of the latest ping not answered yet, while pongs are coalesced.
+    pending_pong: Option<Box<Bytes>>,
     /// A failure or a received close, found while parsing, that takes effect once the events
     /// before it are drained (see [`Deferred`]).
-    deferred: Option<Deferred>,
+    deferred: Option<Box<Deferred>>,
     /// permessage-deflate, when negotiated.
     deflate: Option<Box<Deflate>>,
     /// Reused output of the compressor.
     scratch: Vec<u8>,
     mask_pool: [u8; 32],
-    mask_pos: usize,
+    mask_pos: u8,
 }
 
 #[derive(Debug)]
@@ -215,11 +230,13 @@ impl Connection {
             rx: BytesMut::new(),
             rx_grown: false,
             read_size: 0,
+            rx_released: true,
+            rx_active: false,
+            tx_active: false,
             recv: Recv::default(),
             out: Output::default(),
             events: VecDeque::new(),
-            close_sent: None,
-            close_rcvd: None,
+            close_sent: false,
             initiator: None,
             outcome: None,
             shutdown: false,
@@ -270,7 +287,7 @@ impl Connection {
 
     /// How the connection ended, once CLOSED.
     pub fn close_outcome(&self) -> Option<&CloseOutcome> {
-        self.outcome.as_ref()
+        self.outcome.as_deref()
     }
 
     /// The request being decided (server, after [`Event::Request`] and before accept/reject).
@@ -295,7 +312,8 @@ impl Connection {
     /// failed the connection before any close frame came in, so the client's last bytes are
     /// not answered with a reset.
     pub fn awaiting_eof(&self) -> bool {
-        let done_with_input = self.role == Role::Server && self.close_rcvd.is_some();
+        let done_with_input =
+            self.role == Role::Server && self.outcome.as_ref().is_some_and(|o| o.clean);
         matches!(self.phase, Phase::Closed) && !self.eof && !done_with_input
     }
 
@@ -312,23 +330,14 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
-        if self.rx.capacity() == 0 {
-            // After an idle release: the buffer comes back at its working size.
+        if self.rx_released {
+            // Waking up: the read buffer comes back at its working size.
             self.rx.reserve(self.read_hint().max(bytes.len()));
+            self.rx_released = false;
         }
         self.rx.extend_from_slice(bytes);
         self.note_rx_growth();
         self.process();
-    }
-
-    /// `true` when the read buffer is freed (after
-    /// [`release_idle_memory`](Self::release_idle_memory)) and holds nothing. An adapter waiting
-    /// for input may then read into a small buffer of its own and pass what arrives to
-    /// [`handle_input`](Self::handle_input), instead of [`read_into`](Self::read_into), which
-    /// would allocate the read buffer before any byte arrived: an idle connection then holds
-    /// no read buffer at all.
-    pub fn read_buffer_released(&self) -> bool {
-        self.rx.capacity() == 0 && self.rx.is_empty()
     }
 
     /// Lets the adapter read straight into the connection's read buffer: `f` appends to the
@@ -345,6 +354,7 @@ impl Connection {
     /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
     /// ```
     pub fn read_into<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        self.rx_released = false;
         let want = self.read_hint();
         if self.rx.capacity() - self.rx.len() < want && !self.reclaim_rx(want) {
             self.rx.reserve(want);
@@ -689,7 +699,7 @@ impl Connection {
     fn check_can_send(&self) -> Result<(), UsageError> {
         match self.phase {
             Phase::Open => Ok(()),
-            Phase::Closing if self.close_sent.is_none() => Ok(()),
+            Phase::Closing if !self.close_sent => Ok(()),
             Phase::Closing => Err(UsageError::SendAfterClose),
             Phase::Closed => Err(UsageError::Closed),
             Phase::Connecting(_) => Err(UsageError::WrongState(State::Connecting)),
@@ -726,6 +736,7 @@ impl Connection {
             if self.send_fragment.is_some() {
                 return Err(UsageError::FragmentOutOfSequence);
             }
+            self.tx_active = true;
             let header = FrameHeader::new(data_opcode(kind), bytes.len() as u64);
             self.queue_header(header);
             self.out.push_bytes(bytes);
@@ -739,6 +750,7 @@ impl Connection {
         if self.send_fragment.is_some() {
             return Err(UsageError::FragmentOutOfSequence);
         }
+        self.tx_active = true;
         if let Some(d) = self.deflate.as_deref_mut() {
             // RFC 7692 §6: RSV1 on the first frame of a compressed message.
             let mut packed = core::mem::take(&mut self.scratch);
@@ -812,6 +824,7 @@ impl Connection {
                 utf8: Utf8Validator::default(),
             });
         }
+        self.tx_active = true;
         self.queue_frame(opcode, fin, data);
         if fin {
             self.send_fragment = None;
@@ -848,7 +861,7 @@ impl Connection {
         frame.validate()?;
         match self.phase {
             Phase::Closed => Ok(()),
-            Phase::Closing if self.close_sent.is_some() => Ok(()),
+            Phase::Closing if self.close_sent => Ok(()),
             Phase::Connecting(_) => {
                 self.abandon(Initiator::Local, None);
                 Ok(())
@@ -871,7 +884,7 @@ impl Connection {
     /// commands issued while handling earlier events (say, echoing a message) go out first.
     pub fn next_event(&mut self) -> Option<Event> {
         if self.events.is_empty() {
-            match self.deferred.take() {
+            match self.deferred.take().map(|d| *d) {
                 Some(Deferred::Fail(e)) => self.fail_now(e),
                 Some(Deferred::Close(f)) => self.close_received_now(f),
                 None => {}
@@ -907,52 +920,33 @@ impl Connection {
         self.shutdown
     }
 
-    /// Frees the buffers that grew past what a busy connection keeps: a large frame's, a large
-    /// message's, a large batch's (anything over [`Config::max_read_size`]). Adapters call it
-    /// when the transport has nothing more to read for now. The working buffers and the
-    /// adaptive read size stay, so a steady load reads and writes without allocating; see
-    /// [`release_idle_memory`](Self::release_idle_memory) for a connection that went idle.
-    pub fn release_memory(&mut self) {
-        self.release(false);
-    }
-
-    /// Frees every empty buffer, the read buffer included, and resets the adaptive read size:
-    /// for a connection that has gone idle. Adapters call it after the opening handshake and
-    /// when nothing arrived for [`Options::release_after`](crate::Options::release_after); an
-    /// idle OPEN connection then holds almost no heap. The next read allocates the read buffer
-    /// again ([`Config::read_buffer_size`]).
+    /// Frees buffers that are empty and larger than their working size: a large frame's, a
+    /// large message's, a large batch's (anything over [`Config::max_read_size`]). Adapters
+    /// call it when the transport has nothing more to read for now, so a connection holds no
+    /// large buffers between bursts.
     ///
-    /// ```
-    /// use bytes::BufMut;
-    /// use hybi::{Config, Connection, Event, Role};
-    /// let mut conn = Connection::open(Role::Client, Config::default());
-    /// conn.read_into(|buf| buf.put_slice(&[0x82, 0x01, 7]));
-    /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
-    /// conn.release_idle_memory();
-    /// conn.read_into(|buf| buf.put_slice(&[0x82, 0x01, 8]));
-    /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
-    /// ```
-    pub fn release_idle_memory(&mut self) {
-        self.release(true);
-    }
-
-    fn release(&mut self, idle: bool) {
+    /// Buffers of working size (the read buffer, at its adaptive read size, the event queue,
+    /// the output buffer) are kept while data flows, so that a busy connection does not
+    /// allocate per message. They are freed too, when empty, on a connection that has not
+    /// received (for the read buffer and event queue) or sent (for the output buffer) a data
+    /// message since it was made or since [`release_idle_memory`](Self::release_idle_memory):
+    /// an opened connection that has not exchanged data yet holds no buffers. Once the read
+    /// buffer is freed, [`read_buffer_released`](Self::read_buffer_released) says so.
+    pub fn release_memory(&mut self) {
         // Growth is remembered when it happens: after a large message was split off, the
         // small remainder reports a small capacity (even 0) but keeps the whole allocation
         // alive, and an empty view may still pin it.
-        if self.rx.is_empty() && (self.rx_grown || idle) {
+        if self.rx.is_empty() && (self.rx_grown || !self.rx_active) {
             self.rx = BytesMut::new();
             self.rx_grown = false;
+            self.rx_released = !self.rx_active;
         }
-        let keep = match idle {
-            true => {
-                self.read_size = 0;
-                0
-            }
-            false => self.busy_keep(),
-        };
-        self.out.release(keep);
-        self.recv.release(keep);
+        if !self.rx_active {
+            self.read_size = 0;
+        }
+        let keep = self.busy_keep();
+        self.out.release(if self.tx_active { keep } else { 0 });
+        self.recv.release(if self.rx_active { keep } else { 0 });
         if self.scratch.capacity() > 0 {
             self.scratch = Vec::new();
         }
@@ -963,7 +957,8 @@ impl Connection {
         {
             d.release();
         }
-        if self.events.is_empty() && self.events.capacity() > if idle { 0 } else { 8 } {
+        let keep_events = if self.rx_active { 8 } else { 0 };
+        if self.events.is_empty() && self.events.capacity() > keep_events {
             self.events = VecDeque::new();
         }
     }
@@ -971,6 +966,44 @@ impl Connection {
     /// How large a buffer a busy connection keeps between reads: the largest read.
     fn busy_keep(&self) -> usize {
         self.config.get_max_read_size().max(self.min_read()) + MAX_HEADER_LEN
+    }
+
+    /// Tells the connection that its transport has been quiet for a while, then releases
+    /// memory: every empty buffer is freed, the read buffer included, the adaptive read size
+    /// goes back to [`Config::read_buffer_size`], and
+    /// [`release_memory`](Self::release_memory) keeps freeing them until data flows again.
+    /// An idle connection then holds no buffers; waking it up costs a few allocations (the
+    /// read buffer, the event queue, the output buffer for an answer).
+    ///
+    /// The core has no clock, so the adapter decides what "a while" is: the blocking and tokio
+    /// adapters call this after [`Options::release_after`](crate::Options::release_after)
+    /// without input (2 s by default) and when their keepalive ping is due.
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    /// use hybi::{Config, Connection, Event, Role};
+    /// let mut conn = Connection::open(Role::Client, Config::default());
+    /// conn.read_into(|buf| buf.put_slice(&[0x82, 0x01, 7]));
+    /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
+    /// conn.release_idle_memory();
+    /// assert!(conn.read_buffer_released());
+    /// conn.handle_input(&[0x82, 0x01, 8]);
+    /// assert!(matches!(conn.next_event(), Some(Event::Message(_))));
+    /// ```
+    pub fn release_idle_memory(&mut self) {
+        self.rx_active = false;
+        self.tx_active = false;
+        self.release_memory();
+    }
+
+    /// `true` while the connection holds no read buffer: it has not read anything yet, or
+    /// [`release_memory`](Self::release_memory) freed the buffer of a connection that went
+    /// quiet. An adapter should then wait for input with a buffer of its own and pass what
+    /// arrives to [`handle_input`](Self::handle_input) (which takes the read buffer back),
+    /// rather than call [`read_into`](Self::read_into), which allocates the read buffer before
+    /// anything arrives.
+    pub fn read_buffer_released(&self) -> bool {
+        self.rx_released
     }
 
     // ---------------------------------------------------------------- internals
@@ -981,11 +1014,11 @@ impl Connection {
     }
 
     fn next_mask(&mut self) -> [u8; 4] {
-        if self.mask_pos + 4 > self.mask_pool.len() {
+        if usize::from(self.mask_pos) + 4 > self.mask_pool.len() {
             self.config.mask_source_ref().fill(&mut self.mask_pool);
             self.mask_pos = 0;
         }
-        let p = self.mask_pos;
+        let p = usize::from(self.mask_pos);
         self.mask_pos += 4;
         [
             self.mask_pool[p],
@@ -1015,6 +1048,9 @@ impl Connection {
         let mut header = FrameHeader::new(opcode, payload.len() as u64);
         header.fin = fin;
         header.rsv1 = rsv1;
+        // Room for the whole frame at once: one allocation, not one for the header and a
+        // second for the payload, when the output buffer starts empty.
+        self.out.buf().reserve(MAX_HEADER_LEN + payload.len());
         let key = self.queue_header(header);
         let buf = self.out.buf();
         let start = buf.len();
@@ -1036,17 +1072,20 @@ impl Connection {
             frame.encode(&mut payload);
         }
         self.queue_frame(Opcode::Close, true, &payload);
-        self.close_sent = Some(frame);
+        self.close_sent = true;
         self.send_fragment = None;
     }
 
     /// Answers a ping (§5.5.2), coalescing under a flood (§5.5.3).
     fn queue_pong(&mut self, payload: Bytes) {
-        if self.close_sent.is_some() {
+        if self.close_sent {
             return;
         }
         if self.out.len() > PONG_COALESCE_ABOVE {
-            self.pending_pong = Some(payload);
+            match &mut self.pending_pong {
+                Some(held) => **held = payload,
+                None => self.pending_pong = Some(Box::new(payload)),
+            }
         } else {
             self.queue_frame(Opcode::Pong, true, &payload);
         }
@@ -1056,14 +1095,16 @@ impl Connection {
     /// the events already queued.
     fn fail(&mut self, err: ProtocolError) {
         self.rx.clear();
-        self.deferred.get_or_insert(Deferred::Fail(err));
+        self.deferred
+            .get_or_insert_with(|| Box::new(Deferred::Fail(err)));
     }
 
     /// A valid close frame arrived (§5.5.1): parsing stops now; the reply follows the events
     /// already queued.
     fn on_close(&mut self, frame: CloseFrame) {
         self.rx.clear();
-        self.deferred.get_or_insert(Deferred::Close(frame));
+        self.deferred
+            .get_or_insert_with(|| Box::new(Deferred::Close(frame)));
     }
 
     /// Fails the connection: queue the close frame for `err`, stop reading, report.
@@ -1073,7 +1114,7 @@ impl Connection {
         }
         let code = err.close_code();
         let reason = short_reason(&err);
-        if self.close_sent.is_none() {
+        if !self.close_sent {
             self.queue_close(CloseFrame::new(code, reason.clone()));
         }
         self.rx.clear();
@@ -1100,12 +1141,11 @@ impl Connection {
         }
         self.events.push_back(Event::CloseReceived(frame.clone()));
         let initiator = *self.initiator.get_or_insert(Initiator::Remote);
-        if self.close_sent.is_none() {
+        if !self.close_sent {
             // Echo the status code (§5.5.1); an empty close is answered with an empty close.
             self.queue_close(CloseFrame::new(frame.code, ""));
         }
         self.rx.clear();
-        self.close_rcvd = Some(frame.clone());
         self.finish(CloseOutcome {
             code: frame.code,
             reason: frame.reason,
@@ -1123,7 +1163,7 @@ impl Connection {
         // Nothing new is queued once CLOSED, not even a pong held back under backpressure.
         self.pending_pong = None;
         self.recv = Recv::default();
-        self.outcome = Some(outcome.clone());
+        self.outcome = Some(Box::new(outcome.clone()));
         self.events.push_back(Event::Closed(Box::new(outcome)));
     }
 }

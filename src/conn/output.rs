@@ -84,14 +84,14 @@ impl Output {
     }
 
     /// Frees the accumulator when nothing is pending and it grew past `keep` bytes (a smaller
-    /// one is kept, so a busy connection does not reallocate after every flush; `keep == 0`
-    /// frees everything). Its reported capacity says little of the allocation behind it: after
-    /// `advance`, a small remainder can pin a large buffer, so growth is remembered when it
-    /// happens.
+    /// one is kept, so a busy connection does not reallocate after every flush). Its reported
+    /// capacity says little of the allocation behind it: after `advance`, a small remainder can
+    /// pin a large buffer, so growth is remembered when it happens. With `keep == 0` everything
+    /// is freed, the chunk queue included.
     pub(crate) fn release(&mut self, keep: usize) {
-        let chunks_keep = if keep == 0 { 0 } else { 4 };
+        let keep_chunks = if keep == 0 { 0 } else { 4 };
         if self.len == 0
-            && (self.peak > keep || !self.chunks.is_empty() || self.chunks.capacity() > chunks_keep)
+            && (self.peak > keep || !self.chunks.is_empty() || self.chunks.capacity() > keep_chunks)
         {
             self.peak = 0;
             self.buf = BytesMut::new();

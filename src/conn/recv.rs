@@ -58,7 +58,8 @@ impl Recv {
     }
 
     /// Frees what is empty; a small assembly buffer (at most `keep` bytes) is kept, so
-    /// fragmented messages that fit in it do not allocate once it is there.
+    /// fragmented messages that fit in it do not allocate once it is there (`keep == 0` frees
+    /// it whatever its size).
     pub(super) fn release(&mut self, keep: usize) {
         if self.assembly.is_empty() && self.assembly_peak > keep {
             self.assembly = BytesMut::new();
@@ -136,6 +137,7 @@ impl Connection {
             return Err(ProtocolError::TooManyFragments { max: max_frames });
         }
         self.recv.msg = Some(msg);
+        self.rx_active = true;
         Ok(())
     }
 
