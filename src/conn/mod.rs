@@ -378,9 +378,9 @@ impl Connection {
 
     /// The room a read is offered when no frame needs more: the adaptive read size (from
     /// [`Config::read_buffer_size`] up to [`Config::max_read_size`]) plus room for one frame
-    /// header, so a message of that size arrives in one read.
+    /// header and a byte, so a message of that size arrives in one read (see [`read_room`]).
     fn base_read(&self) -> usize {
-        self.read_size.max(self.min_read()) + MAX_HEADER_LEN
+        read_room(self.read_size.max(self.min_read()))
     }
 
     fn min_read(&self) -> usize {
@@ -415,9 +415,15 @@ impl Connection {
         match self.recv.awaiting_payload() {
             Some(rest) if !self.config.get_stream_fragments() => {
                 // Grow with the data, not with what a header claims (a 16 MiB claim with no data
-                // behind it costs nothing): at most double what is buffered.
-                let grow = self.rx.capacity().max(base);
-                rest.saturating_sub(self.rx.len()).min(grow).max(base)
+                // behind it costs nothing): room for at most 8 times what the buffer holds, so a
+                // large frame takes a few reallocations (64 KiB, 576 KiB, 5 MiB, 16 MiB), not
+                // one per doubling.
+                let grow = self.rx.capacity().max(base).saturating_mul(8);
+                // Room for the rest of the frame and for what follows it: a read that brings
+                // exactly the rest does not fill the buffer (see `read_room`).
+                rest.saturating_sub(self.rx.len())
+                    .min(grow)
+                    .saturating_add(base)
             }
             _ => base,
         }
@@ -965,7 +971,7 @@ impl Connection {
 
     /// How large a buffer a busy connection keeps between reads: the largest read.
     fn busy_keep(&self) -> usize {
-        self.config.get_max_read_size().max(self.min_read()) + MAX_HEADER_LEN
+        read_room(self.config.get_max_read_size().max(self.min_read()))
     }
 
     /// Tells the connection that its transport has been quiet for a while, then releases
@@ -1166,6 +1172,15 @@ impl Connection {
         self.outcome = Some(Box::new(outcome.clone()));
         self.events.push_back(Event::Closed(Box::new(outcome)));
     }
+}
+
+/// The room to offer a read meant for messages of up to `size` bytes: the message, its header
+/// and one byte more. The byte matters: a read that fills all the room offered tells the
+/// runtime the socket may hold more (tokio then reads again and gets `WouldBlock`), while a
+/// shorter read tells it the socket is drained. Without it, a 64 KiB message in its 14-byte
+/// frame would fill a 65,550-byte read exactly and cost an extra system call.
+fn read_room(size: usize) -> usize {
+    size.saturating_add(MAX_HEADER_LEN + 1)
 }
 
 fn data_opcode(kind: MessageKind) -> Opcode {
