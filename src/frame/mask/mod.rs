@@ -10,10 +10,10 @@
 //!   most seven disjoint `u64`/`u32`/`u8` pieces ([`short`]); no loop, no call, no dispatch.
 //!   Up to [`MEDIUM`] bytes, a safe loop of 32-byte blocks ([`medium`]), also inline, still
 //!   beats calling a kernel.
-//! * Longer buffers go to the best kernel for the running CPU, chosen once and cached (see
-//!   [`simd`]): AVX-512, AVX2 or SSE2 on x86/x86_64 (runtime detection with `std`, compile-time
-//!   `target_feature` without), NEON on aarch64, and the safe word loop [`portable`] elsewhere and
-//!   under Miri.
+//! * Longer buffers go to the best kernel for the running CPU, chosen once and cached as a
+//!   function pointer (see [`simd`]): AVX-512, AVX2 or SSE2 on x86/x86_64 (runtime detection
+//!   with `std`, compile-time `target_feature` without), NEON on aarch64, and the safe word loop
+//!   [`portable`] elsewhere and under Miri.
 //! * The vector kernels have no unaligned penalty: from four vectors up, the bytes before the
 //!   first vector-aligned address are masked as pieces, the body as aligned vectors (the key
 //!   rotated to match), and the remainder as pieces again, so no vector access crosses a cache
@@ -50,7 +50,8 @@ const MEDIUM: usize = 192;
 /// ```
 #[inline(always)]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    // Up to `MEDIUM` bytes the work is done at the call site; only longer buffers pay for a call.
+    // Up to `MEDIUM` bytes the work is done at the call site; only longer buffers pay for a call
+    // (and an indirect one at that).
     let key = rotate(key, offset);
     if buf.len() < SMALL {
         short(buf, key);
