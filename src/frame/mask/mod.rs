@@ -14,8 +14,8 @@
 //!   function pointer (see [`simd`]): AVX-512, AVX2 or SSE2 on x86/x86_64 (runtime detection
 //!   with `std`, compile-time `target_feature` without), NEON on aarch64, and the safe word loop
 //!   [`portable`] elsewhere and under Miri.
-//! * The vector kernels have no unaligned penalty: from four vectors up, the bytes before the
-//!   first vector-aligned address are masked as pieces, the body as aligned vectors (the key
+//! * The vector kernels have no unaligned penalty: from a few hundred bytes on, the bytes before
+//!   the first vector-aligned address are masked as pieces, the body as aligned vectors (the key
 //!   rotated to match), and the remainder as pieces again, so no vector access crosses a cache
 //!   line. Every byte is read and written exactly once, in disjoint pieces, so re-masking a
 //!   buffer reads back exactly what was just stored (no store-forwarding stalls).
