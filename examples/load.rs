@@ -1,5 +1,8 @@
 //! A load tool for any `ws://` echo server: N connections, each keeping D messages of S bytes
 //! in flight for T seconds; or, with `--handshakes`, connect + handshake + close in a loop.
+//! `--raw` makes the handshake client minimal (a fixed request written to a plain socket, the
+//! 101 checked by its status and `Sec-WebSocket-Accept`, a fixed masked close frame, then read
+//! to EOF), so that the server, not this client, is what limits the rate.
 //!
 //! ```text
 //! cargo run --release --example load -- --url ws://127.0.0.1:9001/ \
@@ -27,6 +30,7 @@ struct Args {
     size: usize,
     seconds: f64,
     handshakes: bool,
+    raw: bool,
     pid: Option<u32>,
 }
 
@@ -38,6 +42,7 @@ fn args() -> Args {
         size: 16,
         seconds: 5.0,
         handshakes: false,
+        raw: false,
         pid: None,
     };
     let mut it = std::env::args().skip(1);
@@ -54,6 +59,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = value().parse().unwrap_or_else(|_| usage("T")),
             "--pid" => a.pid = Some(value().parse().unwrap_or_else(|_| usage("PID"))),
             "--handshakes" => a.handshakes = true,
+            "--raw" => a.raw = true,
             other => usage(&format!("unknown argument {other}")),
         }
     }
@@ -63,7 +69,7 @@ fn args() -> Args {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "{msg}\nusage: load [--url ws://HOST:PORT/] [--connections N] [--depth D] [--size S] \
-         [--seconds T] [--handshakes] [--pid SERVER_PID]"
+         [--seconds T] [--handshakes [--raw]] [--pid SERVER_PID]"
     );
     std::process::exit(2)
 }
@@ -213,6 +219,60 @@ async fn echo_load(a: &Args) {
     );
 }
 
+/// A minimal client handshake, for `--raw`: what it sends is fixed, so it costs the client
+/// little more than the system calls.
+struct RawHandshake {
+    host: String,
+    port: u16,
+    request: Vec<u8>,
+    accept: String,
+}
+
+impl RawHandshake {
+    fn new(url: &str) -> Self {
+        let request = ClientRequest::new(url).expect("a ws:// URL");
+        let key = hybi::handshake::encode_key(&[7; 16]);
+        let mut head = Vec::new();
+        request.encode(&key, &mut head);
+        Self {
+            host: request.host().to_string(),
+            port: request.port(),
+            request: head,
+            accept: hybi::handshake::accept_key(key.as_bytes()),
+        }
+    }
+
+    /// Connect, upgrade, close (code 1000), read until the server closes.
+    async fn run(&self) -> std::io::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let bad = |what: &str| std::io::Error::other(what.to_string());
+        let mut tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
+        tcp.set_nodelay(true)?;
+        tcp.write_all(&self.request).await?;
+        let mut buf = [0u8; 2048];
+        let mut n = 0;
+        let end = loop {
+            let m = tcp.read(&mut buf[n..]).await?;
+            if m == 0 || n + m == buf.len() {
+                return Err(bad("no complete response head"));
+            }
+            n += m;
+            if let Some(p) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+        };
+        let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("response head"))?;
+        if !head.starts_with("HTTP/1.1 101") || !head.contains(&self.accept) {
+            return Err(bad("not a valid 101"));
+        }
+        // Close 1000, masked with the key 1 2 3 4.
+        tcp.write_all(&[0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2])
+            .await?;
+        while tcp.read(&mut buf).await? > 0 {}
+        Ok(())
+    }
+}
+
 async fn handshake_load(a: &Args) {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -222,10 +282,23 @@ async fn handshake_load(a: &Args) {
     let tasks: Vec<_> = (0..a.connections)
         .map(|_| {
             let (url, done, failed) = (a.url.clone(), done.clone(), failed.clone());
+            let raw = a.raw.then(|| Arc::new(RawHandshake::new(&a.url)));
             tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
+                    if let Some(raw) = &raw {
+                        match raw.run().await {
+                            Ok(()) => {
+                                lat.push(t.elapsed().as_micros() as u32);
+                                done.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        continue;
+                    }
                     match connect(&url).await {
                         Ok(mut ws) => {
                             lat.push(t.elapsed().as_micros() as u32);
@@ -261,7 +334,8 @@ async fn handshake_load(a: &Args) {
         _ => String::new(),
     };
     println!(
-        "handshakes tasks={} secs={:.1}: handshakes/s={:.0} p50_us={} p99_us={}{} failed={}",
+        "handshakes{} tasks={} secs={:.1}: handshakes/s={:.0} p50_us={} p99_us={}{} failed={}",
+        if a.raw { " (raw client)" } else { "" },
         a.connections,
         elapsed,
         n / elapsed,
