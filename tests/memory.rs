@@ -195,7 +195,11 @@ fn read_size_adapts_to_the_traffic() {
     // and does not try another read that would find nothing.
     let mut offered = 0;
     conn.read_into(|buf| offered = buf.capacity() - buf.len());
-    assert!(offered > wire.len(), "offered {offered} for a {} B frame", wire.len());
+    assert!(
+        offered > wire.len(),
+        "offered {offered} for a {} B frame",
+        wire.len()
+    );
     let before = allocs();
     for _ in 0..20 {
         feed_like_adapter(&mut conn, &wire, false);
