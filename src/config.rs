@@ -192,8 +192,9 @@ impl Config {
         auto_pong, get_auto_pong: bool
     );
     option!(
-        /// The working size of the read buffer. It is allocated when data arrives, grows while
-        /// a large frame needs room, shrinks back to this size on
+        /// The initial size of reads and of the read buffer. The buffer is allocated when data
+        /// arrives, grows while reads fill it (up to [`max_read_size`](Self::max_read_size)) or
+        /// a large frame needs room, gives back what grew past `max_read_size` on
         /// [`Connection::release_memory`](crate::Connection::release_memory), and is freed while
         /// the connection is idle ([`Connection::release_idle_memory`](crate::Connection::release_idle_memory)).
         read_buffer_size, get_read_buffer_size: usize
@@ -202,9 +203,11 @@ impl Config {
         /// The most one read offers room for when reads keep filling the room offered. Reads
         /// start at [`read_buffer_size`](Self::read_buffer_size) and double each time a read
         /// fills the buffer (a batch of messages, a large frame), up to this size, so a busy
-        /// connection takes in what is waiting with few system calls; the size goes back down on
-        /// [`Connection::release_memory`](crate::Connection::release_memory). A frame larger
-        /// than this still gets room for all of its payload, growing with the data that arrives.
+        /// connection takes in what is waiting with few system calls; the size goes back down
+        /// when the connection goes idle
+        /// ([`Connection::release_idle_memory`](crate::Connection::release_idle_memory)). A
+        /// frame larger than this still gets room for all of its payload, growing with the data
+        /// that arrives.
         max_read_size, get_max_read_size: usize
     );
 
