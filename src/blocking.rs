@@ -167,6 +167,9 @@ pub struct WebSocket<S> {
     /// `Some(None)` for no timeout. Reads set it again only when the next deadline comes
     /// before it, so a busy connection makes no `setsockopt` call per read.
     read_timeout_until: Option<Option<Instant>>,
+    /// Bytes the last read brought: the next read zero-fills at most twice that (see
+    /// [`read_some`]).
+    last_read: usize,
     shut: bool,
     finished: bool,
 }
@@ -307,6 +310,7 @@ impl<S: Transport> WebSocket<S> {
             conn,
             deadlines: Deadlines::new(options, Instant::now()),
             read_timeout_until: None,
+            last_read: 0,
             shut: false,
             finished: false,
         }
@@ -518,8 +522,7 @@ impl<S: Transport> WebSocket<S> {
             if self.arm_read_timeout(now, deadline).is_err() {
                 break;
             }
-            let stream = &mut self.stream;
-            match self.conn.read_into(|buf| read_some(stream, buf)) {
+            match self.read_input() {
                 Ok(0) => self.conn.handle_eof(),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -546,7 +549,10 @@ impl<S: Transport> WebSocket<S> {
     fn read_input(&mut self) -> io::Result<usize> {
         let stream = &mut self.stream;
         if !self.conn.read_buffer_released() {
-            return self.conn.read_into(|buf| read_some(stream, buf));
+            let limit = self.last_read.saturating_mul(2);
+            let n = self.conn.read_into(|buf| read_some(stream, buf, limit))?;
+            self.last_read = n;
+            return Ok(n);
         }
         let mut stack = [0u8; IDLE_READ_SIZE];
         let n = stream.read(&mut stack)?;
@@ -557,10 +563,13 @@ impl<S: Transport> WebSocket<S> {
     }
 }
 
-/// Reads once into the spare capacity of `buf`.
-fn read_some<S: Read>(stream: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
+/// Reads once into the spare capacity of `buf`, but into at most `limit` bytes of it (and at
+/// least 1 KiB). `std::io::Read` needs initialized memory, so the room is zero-filled first:
+/// with the core's read size grown to 64 KiB for a burst, zero-filling all of it before every
+/// small read would cost more than the read. Twice the last read keeps up with a growing burst.
+fn read_some<S: Read>(stream: &mut S, buf: &mut BytesMut, limit: usize) -> io::Result<usize> {
     let start = buf.len();
-    let room = (buf.capacity() - start).max(1024);
+    let room = (buf.capacity() - start).min(limit).max(1024);
     buf.resize(start + room, 0);
     let result = stream.read(&mut buf[start..]);
     buf.truncate(start + *result.as_ref().unwrap_or(&0));
