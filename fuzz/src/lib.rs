@@ -410,8 +410,8 @@ impl<'p> Driver<'p> {
             Event::Request(req) => {
                 assert_eq!(self.plan.role, Role::Server);
                 assert!(self.plan.mode != Mode::Open && self.request.is_none());
-                assert_eq!(self.conn.request(), Some(&**req));
-                self.request = Some((**req).clone());
+                assert_eq!(self.conn.request(), Some(req));
+                self.request = Some(req.clone());
                 if self.plan.flags & 0x40 != 0 {
                     assert_eq!(self.conn.reject(403, b"no"), Ok(()));
                     self.rejected = true;

@@ -254,7 +254,7 @@ pub struct Handshake {
 pub enum Event {
     /// Server: a valid upgrade request arrived. Inspect it, then call
     /// [`accept`](crate::Connection::accept) or [`reject`](crate::Connection::reject).
-    Request(Box<Request>),
+    Request(Request),
     /// The handshake completed; the connection is OPEN.
     Open(Box<Handshake>),
     /// A complete message.

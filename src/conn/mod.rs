@@ -507,9 +507,12 @@ impl Connection {
             Ok(crate::frame::Status::Partial { .. }) => false,
             Ok(crate::frame::Status::Complete((request, used))) => {
                 let _ = self.rx.split_to(used);
-                self.events
-                    .push_back(Event::Request(Box::new(request.clone())));
-                self.phase = Phase::Connecting(Box::new(Handshaking::Decision(request)));
+                self.events.push_back(Event::Request(request.clone()));
+                match &mut self.phase {
+                    // The box the request phase had.
+                    Phase::Connecting(h) => **h = Handshaking::Decision(request),
+                    phase => *phase = Phase::Connecting(Box::new(Handshaking::Decision(request))),
+                }
                 true
             }
             Err(e) => {
@@ -609,10 +612,12 @@ impl Connection {
                 extensions.push(answer);
             }
         }
-        let mut head = Vec::new();
-        accept.encode(request, &mut head);
+        // Straight into the output buffer.
+        let queued = self.out.buf().len();
+        accept.encode_to(request, self.out.buf());
+        let head = self.out.buf().len() - queued;
+        self.out.commit(head);
         self.protocol = accept.get_protocol().map(String::from);
-        self.queue_raw(&head);
         self.phase = Phase::Open;
         self.events.push_back(Event::Open(Box::new(Handshake {
             protocol: self.protocol.clone(),

@@ -7,9 +7,9 @@ use alloc::vec::Vec;
 
 use super::server::check_headers;
 use super::{
-    accept_key, collect_headers, extension_name, has_token, head_window, header_slots, incomplete,
+    accept_key_bytes, collect_headers, extension_name, has_token, head_window, incomplete,
     is_field_value, is_token, offer_name, parse_error, put_decimal, put_header, put_list_header,
-    split_list, Headers,
+    split_list, with_header_slots, Headers,
 };
 use crate::error::{HandshakeError, UsageError};
 use crate::frame::Status;
@@ -341,17 +341,25 @@ impl Response {
         max_headers: usize,
     ) -> Result<Status<(Self, usize)>, HandshakeError> {
         let window = head_window(buf, max_header_bytes);
-        let mut slots = header_slots(window.len(), max_headers);
-        let mut parsed = httparse::Response::new(&mut slots);
-        let head_len = match parsed.parse(window) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return incomplete(buf, max_header_bytes),
+        let parsed = with_header_slots(window.len(), max_headers, |slots| {
+            let mut res = httparse::Response::new(slots);
+            let head_len = match res.parse(window)? {
+                httparse::Status::Complete(n) => n,
+                httparse::Status::Partial => return Ok(None),
+            };
+            let Some(status) = res.code else {
+                return Ok(Some(Err(HandshakeError::Malformed(
+                    "incomplete status line",
+                ))));
+            };
+            let headers = collect_headers(&window[..head_len], res.headers, max_headers);
+            Ok(Some(headers.map(|h| (status, h, head_len))))
+        });
+        let (status, headers, head_len) = match parsed {
+            Ok(Some(result)) => result?,
+            Ok(None) => return incomplete(buf, max_header_bytes),
             Err(e) => return Err(parse_error(e, max_headers)),
         };
-        let Some(status) = parsed.code else {
-            return Err(HandshakeError::Malformed("incomplete status line"));
-        };
-        let headers = collect_headers(parsed.headers, max_headers)?;
 
         // §4.1 response checks 1-3.
         if status != 101 {
@@ -368,7 +376,7 @@ impl Response {
         // leading and trailing whitespace".
         let (accept, repeated) = headers.first_and_repeated("sec-websocket-accept");
         let accept = accept.ok_or(HandshakeError::MissingAccept)?;
-        if repeated || accept.trim_ascii() != accept_key(key.trim_ascii().as_bytes()).as_bytes() {
+        if repeated || accept.trim_ascii() != accept_key_bytes(key.trim_ascii().as_bytes()) {
             return Err(HandshakeError::AcceptMismatch);
         }
 

@@ -38,12 +38,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::Engine as _;
+use bytes::BufMut;
 use sha1::{Digest, Sha1};
 
 use crate::error::HandshakeError;
@@ -72,10 +74,19 @@ pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// );
 /// ```
 pub fn accept_key(sec_websocket_key: &[u8]) -> String {
+    String::from_utf8_lossy(&accept_key_bytes(sec_websocket_key)).into_owned()
+}
+
+/// [`accept_key`] without an allocation: the 28 characters as ASCII bytes.
+pub(crate) fn accept_key_bytes(sec_websocket_key: &[u8]) -> [u8; 28] {
     let mut sha1 = Sha1::new();
     sha1.update(sec_websocket_key);
     sha1.update(GUID.as_bytes());
-    STANDARD.encode(sha1.finalize())
+    let mut out = [0u8; 28];
+    // A 20-byte digest encodes to exactly 28 characters with padding.
+    let written = STANDARD.encode_slice(sha1.finalize(), &mut out);
+    debug_assert_eq!(written, Ok(28));
+    out
 }
 
 /// The `Sec-WebSocket-Key` value for a 16-byte nonce: its base64 encoding, 24 characters (§4.1
@@ -106,20 +117,67 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Header fields received: owned copies, looked up case-insensitively.
+// Header fields received: one owned copy of the head, looked up case-insensitively.
 
-/// The header fields of a parsed head, in order, with names as sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Headers(Vec<(String, Vec<u8>)>);
+/// Where a part of a head is, as a byte range of [`Headers`]' copy of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// Where `part` (a subslice of `base`) is in `base`, if it is in it.
+fn span_in(base: &[u8], part: &[u8]) -> Option<Span> {
+    if part.is_empty() {
+        return Some(Span::default());
+    }
+    let start = (part.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= base.len()).then_some(Span { start, end })
+}
+
+/// The header fields of a parsed head, in order, with names as sent: one copy of the head's
+/// bytes and where each name and value is in it. Two allocations, however many fields (a
+/// browser sends a dozen).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Headers {
+    head: Box<[u8]>,
+    fields: Vec<(Span, Span)>,
+}
 
 impl Headers {
-    fn from_httparse(fields: &[httparse::Header<'_>]) -> Self {
-        Self(
-            fields
-                .iter()
-                .map(|h| (String::from(h.name), h.value.to_vec()))
-                .collect(),
-        )
+    /// Copies `head` (the complete head, start line included) and indexes `fields`, which
+    /// httparse parsed out of it.
+    fn new(head: &[u8], fields: &[httparse::Header<'_>]) -> Result<Self, HandshakeError> {
+        let mut index = Vec::with_capacity(fields.len());
+        for h in fields {
+            // httparse's names and values borrow from the buffer it parsed, so both are found.
+            let (Some(name), Some(value)) =
+                (span_in(head, h.name.as_bytes()), span_in(head, h.value))
+            else {
+                return Err(HandshakeError::Malformed("invalid header field"));
+            };
+            index.push((name, value));
+        }
+        Ok(Self {
+            head: head.into(),
+            fields: index,
+        })
+    }
+
+    /// Where `part`, a slice of `head` or of this copy of it, is in the copy.
+    pub(crate) fn span(&self, original: &[u8], part: &[u8]) -> Option<Span> {
+        span_in(&self.head, part).or_else(|| span_in(original, part))
+    }
+
+    /// The bytes at `span`.
+    pub(crate) fn bytes(&self, span: Span) -> &[u8] {
+        self.head.get(span.start..span.end).unwrap_or_default()
+    }
+
+    /// The text at `span`, which the parser checked to be UTF-8 (empty if it is not).
+    pub(crate) fn text(&self, span: Span) -> &str {
+        core::str::from_utf8(self.bytes(span)).unwrap_or_default()
     }
 
     /// The first value of `name` (case-insensitive).
@@ -130,24 +188,34 @@ impl Headers {
     /// The first value of `name` (case-insensitive), and whether the field occurs more than once.
     pub(crate) fn first_and_repeated(&self, name: &str) -> (Option<&[u8]>, bool) {
         let mut values = self
-            .0
+            .fields
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice());
+            .filter(|(n, _)| self.bytes(*n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| self.bytes(*v));
         (values.next(), values.next().is_some())
     }
 
     /// Every value of `name` (case-insensitive), in order.
     pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0
+        self.fields
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .filter(move |(n, _)| self.bytes(*n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| self.bytes(*v))
     }
 
-    /// All fields, in order.
+    /// All fields, in order. Names are tokens (httparse checks), hence ASCII.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        self.fields
+            .iter()
+            .map(|(n, v)| (self.text(*n), self.bytes(*v)))
+    }
+}
+
+impl core::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|(n, v)| (n, String::from_utf8_lossy(v))))
+            .finish()
     }
 }
 
@@ -274,12 +342,30 @@ pub(crate) fn head_window(buf: &[u8], max_header_bytes: usize) -> &[u8] {
     buf.get(..max_header_bytes).unwrap_or(buf)
 }
 
-/// Header slots for httparse: one more than `max_headers` so that a head with too many fields is
-/// detected by count rather than by httparse's array running out, but never more than the window
-/// can hold (each field line takes at least 3 bytes, `a:\n`), so a huge limit allocates nothing.
-pub(crate) fn header_slots<'a>(window_len: usize, max_headers: usize) -> Vec<httparse::Header<'a>> {
-    let slots = max_headers.saturating_add(1).min(window_len / 3 + 1);
-    alloc::vec![httparse::EMPTY_HEADER; slots]
+/// Header slots kept on the stack: enough for any browser's request or server's response.
+const STACK_SLOTS: usize = 32;
+
+/// Runs `parse` (httparse over the head window) with header slots: one more than `max_headers`,
+/// so that a head with too many fields is detected by count rather than by httparse's array
+/// running out, but never more than the window can hold (each field line takes at least 3
+/// bytes, `a:\n`). Up to [`STACK_SLOTS`] are on the stack; a head with more fields is parsed
+/// again with slots on the heap, when the limit allows that many.
+pub(crate) fn with_header_slots<'w, T>(
+    window_len: usize,
+    max_headers: usize,
+    mut parse: impl FnMut(&mut [httparse::Header<'w>]) -> Result<T, httparse::Error>,
+) -> Result<T, httparse::Error> {
+    let wanted = max_headers.saturating_add(1).min(window_len / 3 + 1);
+    let mut stack: [httparse::Header<'w>; STACK_SLOTS] = [httparse::EMPTY_HEADER; STACK_SLOTS];
+    if wanted <= STACK_SLOTS {
+        return parse(&mut stack[..wanted]);
+    }
+    match parse(&mut stack) {
+        Err(httparse::Error::TooManyHeaders) => {}
+        done => return done,
+    }
+    let mut heap = alloc::vec![httparse::EMPTY_HEADER; wanted];
+    parse(&mut heap)
 }
 
 /// The result for a head that is not complete yet.
@@ -317,42 +403,43 @@ pub(crate) fn parse_error(err: httparse::Error, max_headers: usize) -> Handshake
     })
 }
 
-/// Checks the field count of a complete head and copies its fields.
+/// Checks the field count of a complete head and copies it with its fields.
 pub(crate) fn collect_headers(
+    head: &[u8],
     fields: &[httparse::Header<'_>],
     max_headers: usize,
 ) -> Result<Headers, HandshakeError> {
     if fields.len() > max_headers {
         return Err(HandshakeError::TooManyHeaders { max: max_headers });
     }
-    Ok(Headers::from_httparse(fields))
+    Headers::new(head, fields)
 }
 
 // ------------------------------------------------------------------------------------------------
 // Output helpers.
 
 /// Appends `name: value\r\n`.
-pub(crate) fn put_header(dst: &mut Vec<u8>, name: &str, value: &[u8]) {
-    dst.extend_from_slice(name.as_bytes());
-    dst.extend_from_slice(b": ");
-    dst.extend_from_slice(value);
-    dst.extend_from_slice(b"\r\n");
+pub(crate) fn put_header(dst: &mut impl BufMut, name: &str, value: &[u8]) {
+    dst.put_slice(name.as_bytes());
+    dst.put_slice(b": ");
+    dst.put_slice(value);
+    dst.put_slice(b"\r\n");
 }
 
 /// Appends `name: e1, e2, ...\r\n` unless `elements` is empty.
-pub(crate) fn put_list_header(dst: &mut Vec<u8>, name: &str, elements: &[String]) {
+pub(crate) fn put_list_header(dst: &mut impl BufMut, name: &str, elements: &[String]) {
     if elements.is_empty() {
         return;
     }
-    dst.extend_from_slice(name.as_bytes());
-    dst.extend_from_slice(b": ");
+    dst.put_slice(name.as_bytes());
+    dst.put_slice(b": ");
     for (i, e) in elements.iter().enumerate() {
         if i > 0 {
-            dst.extend_from_slice(b", ");
+            dst.put_slice(b", ");
         }
-        dst.extend_from_slice(e.as_bytes());
+        dst.put_slice(e.as_bytes());
     }
-    dst.extend_from_slice(b"\r\n");
+    dst.put_slice(b"\r\n");
 }
 
 /// Appends the decimal form of `n`.
@@ -460,10 +547,9 @@ mod tests {
 
     #[test]
     fn has_token_is_case_insensitive_list() {
-        let h = Headers(vec![
-            ("connection".into(), b"keep-alive".to_vec()),
-            ("Connection".into(), b" foo ,UPGRADE".to_vec()),
-        ]);
+        let h = parsed_headers(
+            b"HTTP/1.1 101 x\r\nconnection: keep-alive\r\nConnection:  foo ,UPGRADE\r\n\r\n",
+        );
         assert!(has_token(&h, "CONNECTION", "upgrade"));
         assert!(!has_token(&h, "connection", "close"));
         assert!(!has_token(&h, "upgrade", "websocket"));
@@ -478,10 +564,58 @@ mod tests {
         }
     }
 
+    /// The fields of a response head, as `Response::parse` indexes them.
+    fn parsed_headers(head: &[u8]) -> Headers {
+        with_header_slots(head.len(), 64, |slots| {
+            let mut res = httparse::Response::new(slots);
+            assert!(res.parse(head)?.is_complete());
+            Ok(collect_headers(head, res.headers, 64).unwrap())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn headers_index_one_copy_of_the_head() {
+        let h = parsed_headers(b"HTTP/1.1 101 x\r\nA: 1\r\nb:\r\nA:  2 \r\n\r\n");
+        assert_eq!(h.first_and_repeated("a"), (Some(&b"1"[..]), true));
+        assert_eq!(h.get("B"), Some(&b""[..]));
+        assert_eq!(h.get("c"), None);
+        let all: Vec<_> = h.iter().collect();
+        assert_eq!(all, [("A", &b"1"[..]), ("b", b""), ("A", b"2")]);
+        assert_eq!(
+            alloc::format!("{h:?}"),
+            r#"[("A", "1"), ("b", ""), ("A", "2")]"#
+        );
+    }
+
+    /// How many slots each attempt gets: bounded by the limit and by the window, on the stack
+    /// up to `STACK_SLOTS`, and on the heap only past it when the head has that many fields.
     #[test]
     fn slots_are_bounded() {
-        assert_eq!(header_slots(0, usize::MAX).len(), 1);
-        assert_eq!(header_slots(3000, 10).len(), 11);
-        assert_eq!(header_slots(30, 1000).len(), 11);
+        let attempts = |window_len, max| {
+            let mut sizes = Vec::new();
+            let _ = with_header_slots(window_len, max, |slots| {
+                sizes.push(slots.len());
+                Err::<(), _>(httparse::Error::TooManyHeaders)
+            });
+            sizes
+        };
+        assert_eq!(attempts(0, usize::MAX), [1]);
+        assert_eq!(attempts(3000, 10), [11]);
+        assert_eq!(attempts(30, 1000), [11]);
+        assert_eq!(attempts(3000, 31), [32]);
+        assert_eq!(attempts(3000, 100), [32, 101]);
+        // A head with 40 fields under a limit of 100 parses, from the heap.
+        let mut head = b"HTTP/1.1 101 x\r\n".to_vec();
+        for i in 0..40 {
+            head.extend_from_slice(alloc::format!("f{i}: {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let fields = with_header_slots(head.len(), 100, |slots| {
+            let mut res = httparse::Response::new(slots);
+            res.parse(&head)?;
+            Ok(res.headers.len())
+        });
+        assert_eq!(fields, Ok(40));
     }
 }

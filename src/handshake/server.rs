@@ -3,12 +3,13 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::{
-    accept_key, collect_headers, extension_name, has_token, head_window, header_slots, incomplete,
+    accept_key_bytes, collect_headers, extension_name, has_token, head_window, incomplete,
     is_field_value, is_token, is_valid_key, parse_error, put_decimal, put_header, split_list,
-    Headers,
+    with_header_slots, Headers, Span,
 };
 use crate::error::{HandshakeError, UsageError};
 use crate::frame::Status;
@@ -35,18 +36,34 @@ use crate::frame::Status;
 /// assert_eq!(req.origin(), Some("http://example.com"));
 /// # Ok::<(), hybi::HandshakeError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    method: String,
-    uri: String,
-    path: String,
-    query: Option<String>,
-    host: String,
-    origin: Option<String>,
-    key: String,
+///
+/// It holds one copy of the request head and knows where each part is in it, and it is shared,
+/// not copied, when cloned (the [`Event::Request`](crate::Event::Request) and the connection
+/// hold the same one).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Request(Arc<Parts>);
+
+#[derive(PartialEq, Eq)]
+struct Parts {
+    headers: Headers,
+    method: Span,
+    uri: Span,
+    /// Empty for an absolute URI without a path (then the path is `/`).
+    path: Span,
+    query: Option<Span>,
+    host: Span,
+    origin: Option<Span>,
+    key: Span,
     protocols: Vec<String>,
     extensions: Vec<String>,
+}
+
+/// What the request line and the header fields are, before validation.
+struct Head {
     headers: Headers,
+    method: Span,
+    uri: Span,
+    version: u8,
 }
 
 impl Request {
@@ -79,27 +96,68 @@ impl Request {
         max_headers: usize,
     ) -> Result<Status<(Self, usize)>, HandshakeError> {
         let window = head_window(buf, max_header_bytes);
-        let mut slots = header_slots(window.len(), max_headers);
-        let mut parsed = httparse::Request::new(&mut slots);
-        let head_len = match parsed.parse(window) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return incomplete(buf, max_header_bytes),
+        let parsed = with_header_slots(window.len(), max_headers, |slots| {
+            let mut req = httparse::Request::new(slots);
+            let head_len = match req.parse(window)? {
+                httparse::Status::Complete(n) => n,
+                httparse::Status::Partial => return Ok(None),
+            };
+            let (Some(method), Some(uri), Some(version)) = (req.method, req.path, req.version)
+            else {
+                return Ok(Some(Err(HandshakeError::Malformed(
+                    "incomplete request line",
+                ))));
+            };
+            let head = &window[..head_len];
+            let parts = collect_headers(head, req.headers, max_headers).and_then(|headers| {
+                let span = |part: &str| {
+                    headers
+                        .span(head, part.as_bytes())
+                        .ok_or(HandshakeError::Malformed("incomplete request line"))
+                };
+                Ok(Head {
+                    method: span(method)?,
+                    uri: span(uri)?,
+                    version,
+                    headers,
+                })
+            });
+            Ok(Some(parts.map(|h| (h, head_len))))
+        });
+        let (head, head_len) = match parsed {
+            Ok(Some(result)) => result?,
+            Ok(None) => return incomplete(buf, max_header_bytes),
             Err(e) => return Err(parse_error(e, max_headers)),
         };
-        let (Some(method), Some(uri), Some(version)) = (parsed.method, parsed.path, parsed.version)
-        else {
-            return Err(HandshakeError::Malformed("incomplete request line"));
+        Self::validate(head).map(|request| Status::Complete((request, head_len)))
+    }
+
+    /// The checks of §4.2.1 on a complete head.
+    fn validate(head: Head) -> Result<Self, HandshakeError> {
+        let Head {
+            headers,
+            method,
+            uri,
+            version,
+        } = head;
+        let span = |part: &[u8]| {
+            headers
+                .span(&[], part)
+                .ok_or(HandshakeError::Malformed("invalid request"))
         };
-        let headers = collect_headers(parsed.headers, max_headers)?;
 
         // §4.2.1 item 1: an HTTP/1.1 or higher GET request.
-        if method != "GET" {
+        if headers.bytes(method) != b"GET" {
             return Err(HandshakeError::MethodNotGet);
         }
         if version < 1 {
             return Err(HandshakeError::UnsupportedHttpVersion);
         }
-        let (path, query) = resource_name(uri)?;
+        let (path, query) = resource_name(headers.text(uri))?;
+        let (path, query) = (
+            span(path.as_bytes())?,
+            query.map(|q| span(q.as_bytes())).transpose()?,
+        );
 
         // Item 2: Host. RFC 7230 §5.4: more than one Host is a 400.
         let (host, repeated) = headers.first_and_repeated("host");
@@ -107,7 +165,8 @@ impl Request {
         if repeated {
             return Err(HandshakeError::Malformed("more than one Host header"));
         }
-        let host = utf8(host, "Host header is not UTF-8")?;
+        utf8(host, "Host header is not UTF-8")?;
+        let host = span(host)?;
 
         // Items 3 and 4: Upgrade: websocket, Connection: Upgrade (comma lists, any case).
         if !has_token(&headers, "upgrade", "websocket") {
@@ -117,7 +176,7 @@ impl Request {
             return Err(HandshakeError::MissingConnectionUpgrade);
         }
 
-        // Item 5: exactly one Sec-WebSocket-Key, base64 of 16 bytes.
+        // Item 5: exactly one Sec-WebSocket-Key, base64 of 16 bytes (hence ASCII).
         let (Some(key), false) = headers.first_and_repeated("sec-websocket-key") else {
             return Err(HandshakeError::MissingKey);
         };
@@ -125,8 +184,7 @@ impl Request {
         if !is_valid_key(key) {
             return Err(HandshakeError::InvalidKey);
         }
-        // A valid key is base64, hence ASCII.
-        let key = utf8(key, "Sec-WebSocket-Key is not UTF-8")?;
+        let key = span(key)?;
 
         // Item 6: exactly one Sec-WebSocket-Version, 13.
         match headers.first_and_repeated("sec-websocket-version") {
@@ -136,7 +194,10 @@ impl Request {
 
         // Item 7: Origin, optional.
         let origin = match headers.get("origin") {
-            Some(v) => Some(String::from(utf8(v, "Origin header is not UTF-8")?)),
+            Some(v) => {
+                utf8(v, "Origin header is not UTF-8")?;
+                Some(span(v)?)
+            }
             None => None,
         };
 
@@ -166,76 +227,93 @@ impl Request {
             }
         }
 
-        let request = Self {
-            method: String::from(method),
-            uri: String::from(uri),
-            path: String::from(path),
-            query: query.map(String::from),
-            host: String::from(host),
+        Ok(Self(Arc::new(Parts {
+            headers,
+            method,
+            uri,
+            path,
+            query,
+            host,
             origin,
-            key: String::from(key),
+            key,
             protocols,
             extensions,
-            headers,
-        };
-        Ok(Status::Complete((request, head_len)))
+        })))
     }
 
     /// The request method; always `"GET"` once validated.
     pub fn method(&self) -> &str {
-        &self.method
+        self.0.headers.text(self.0.method)
     }
 
     /// The request target as sent, e.g. `"/chat?room=1"`.
     pub fn uri(&self) -> &str {
-        &self.uri
+        self.0.headers.text(self.0.uri)
     }
 
     /// The path of the resource name (§3), e.g. `"/chat"`. For an absolute-form target
     /// (`http://host/chat`) this is the path part only; never empty.
     pub fn path(&self) -> &str {
-        &self.path
+        match self.0.headers.text(self.0.path) {
+            "" => "/",
+            path => path,
+        }
     }
 
     /// The query of the resource name, without the `?`, e.g. `Some("room=1")`.
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.0.query.map(|q| self.0.headers.text(q))
     }
 
     /// The `Host` header value (§4.2.1 item 2), e.g. `"server.example.com:8080"`.
     pub fn host(&self) -> &str {
-        &self.host
+        self.0.headers.text(self.0.host)
     }
 
     /// The `Origin` header value, if sent (§4.2.1 item 7, §10.2).
     pub fn origin(&self) -> Option<&str> {
-        self.origin.as_deref()
+        self.0.origin.map(|o| self.0.headers.text(o))
     }
 
     /// The `Sec-WebSocket-Key` value as sent, trimmed (§4.2.1 item 5).
     pub fn key(&self) -> &str {
-        &self.key
+        self.0.headers.text(self.0.key)
     }
 
     /// The offered subprotocols, in the client's order of preference (§4.2.1 item 8).
     pub fn protocols(&self) -> &[String] {
-        &self.protocols
+        &self.0.protocols
     }
 
     /// The offered extension elements, in order, each as sent (trimmed), e.g.
     /// `"permessage-deflate; client_max_window_bits"` (§4.2.1 item 9, §9.1).
     pub fn extensions(&self) -> &[String] {
-        &self.extensions
+        &self.0.extensions
     }
 
     /// The first value of the header field `name` (ASCII case-insensitive), as sent.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.get(name)
+        self.0.headers.get(name)
     }
 
     /// All header fields, in the order sent, with names as sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter()
+        self.0.headers.iter()
+    }
+}
+
+impl core::fmt::Debug for Request {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("uri", &self.uri())
+            .field("host", &self.host())
+            .field("origin", &self.origin())
+            .field("key", &self.key())
+            .field("protocols", &self.protocols())
+            .field("extensions", &self.extensions())
+            .field("headers", &self.0.headers)
+            .finish()
     }
 }
 
@@ -255,7 +333,7 @@ fn resource_name(uri: &str) -> Result<(&str, Option<&str>), HandshakeError> {
         Some((path, query)) => (path, Some(query)),
         None => (resource, None),
     };
-    Ok((if path.is_empty() { "/" } else { path }, query))
+    Ok((path, query))
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -364,13 +442,18 @@ impl Accept {
     ///
     /// Does not validate: call [`validate`](Self::validate) first.
     pub fn encode(&self, req: &Request, dst: &mut Vec<u8>) {
-        dst.extend_from_slice(
+        self.encode_to(req, dst);
+    }
+
+    /// [`encode`](Self::encode) into any buffer (the connection's output buffer).
+    pub(crate) fn encode_to(&self, req: &Request, dst: &mut impl bytes::BufMut) {
+        dst.put_slice(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
         );
         put_header(
             dst,
             "Sec-WebSocket-Accept",
-            accept_key(req.key().as_bytes()).as_bytes(),
+            &accept_key_bytes(req.key().as_bytes()),
         );
         if let Some(p) = &self.protocol {
             put_header(dst, "Sec-WebSocket-Protocol", p.as_bytes());
@@ -379,7 +462,7 @@ impl Accept {
         for (name, value) in &self.headers {
             put_header(dst, name, value.as_bytes());
         }
-        dst.extend_from_slice(b"\r\n");
+        dst.put_slice(b"\r\n");
     }
 }
 
@@ -553,8 +636,9 @@ mod tests {
         assert_eq!(ok("/"), ("/", None));
         assert_eq!(ok("/a?"), ("/a", Some("")));
         assert_eq!(ok("http://h:80/chat?x"), ("/chat", Some("x")));
-        assert_eq!(ok("HTTPS://h"), ("/", None));
-        assert_eq!(ok("http://h?q"), ("/", Some("q")));
+        // An empty path (`Request::path` reads it as "/").
+        assert_eq!(ok("HTTPS://h"), ("", None));
+        assert_eq!(ok("http://h?q"), ("", Some("q")));
         assert!(resource_name("*").is_err());
         assert!(resource_name("h:443").is_err());
         assert!(resource_name("ws://h/").is_err());
