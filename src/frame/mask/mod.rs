@@ -14,12 +14,11 @@
 //!   function pointer (see [`simd`]): AVX-512, AVX2 or SSE2 on x86/x86_64 (runtime detection
 //!   with `std`, compile-time `target_feature` without), NEON on aarch64, and the safe word loop
 //!   [`portable`] elsewhere and under Miri.
-//! * The vector kernels avoid the unaligned penalty: from a few hundred bytes on, the body is
-//!   masked as aligned vectors (the key rotated to match), so no vector access in it crosses a
-//!   cache line. Up to 512 bytes the bytes before and after the body are masked as disjoint
-//!   scalar pieces, so re-masking a buffer reads back exactly what was just stored (no
-//!   store-forwarding stalls); from 512 bytes on, as one unaligned vector at each end that
-//!   overlaps the body (loaded before the body is stored, so every byte is masked once).
+//! * The vector kernels avoid the unaligned penalty: from 512 bytes on, the body is masked as
+//!   aligned vectors (the key rotated to match), so no vector access in it crosses a cache
+//!   line, and each unaligned end as one vector that overlaps the body (loaded before the body
+//!   is stored, so every byte is masked once). Shorter buffers take unaligned vectors and
+//!   disjoint scalar pieces for the last bytes.
 //!
 //! All `unsafe` code lives in the [`simd`] submodule.
 
@@ -205,9 +204,9 @@ mod tests {
             lens.retain(|&l| l <= 72 || l % 17 == 0 || l == MAX_LEN);
         }
         differential_grid(name, &f, &lens, OFFSETS);
-        // Past `OVERLAP_FROM` (512) the vector kernels mask the ends as vectors overlapping the
-        // body: every length up to 1100 bytes (every head and tail size of each vector width)
-        // at every start, then a stride, with fewer offsets.
+        // From 512 bytes on, the vector kernels mask the ends as vectors overlapping the body:
+        // every length up to 1100 bytes (every head and tail size of each vector width) at
+        // every start, then a stride, with fewer offsets.
         if !cfg!(miri) {
             let long: Vec<usize> = (MAX_LEN + 1..=1100)
                 .chain((1101..=2100).step_by(37))

@@ -276,27 +276,21 @@ trait Vector: Copy {
     unsafe fn edge(buf: &mut [u8], key: [u8; 4]);
 }
 
-/// From this length on, [`mask_vectors`] aligns its vector accesses (at least three vectors of
-/// every kind, which [`mask_aligned`] needs).
+/// From this length on, [`mask_vectors`] aligns its vector accesses, and masks the unaligned
+/// ends as vectors that overlap the aligned body (at least three vectors of every kind, which
+/// [`mask_aligned`] needs).
 ///
-/// Measured with AVX2 on Zen 3, masking one buffer over and over, the buffer 1, 8, 16, 31 or 33
-/// bytes past a cache line: from 128 to 288 bytes, unaligned vectors (a few of them crossing a
-/// cache line) beat the up to six scalar pieces that alignment costs at each end, by 1.1 to 1.9
-/// times; from 320 bytes on, some buffer placements made the unaligned loop lose half its speed
-/// or more, so alignment starts below that.
-const ALIGN_FROM: usize = 256;
-
-/// From this length on, [`mask_aligned`] masks the unaligned ends as vectors that overlap the
-/// body rather than as up to `LANES - 1` bytes of scalar pieces each.
-///
-/// Measured with AVX2 on Zen 3, masking one buffer over and over, 1, 7 or 33 bytes past a cache
-/// line: at 1 KiB the pieces cost a fifth of the speed (72 against 92 GB/s at offset 0) and the
-/// overlapping vectors almost nothing (81-87). Below about 512 bytes the overlapping vectors
-/// lose (22 against 39 GB/s at 400 bytes): the next pass loads bytes that two recent stores
+/// Measured with AVX2 on Zen 3 (`examples/mask_placement.rs`: one buffer masked over and over,
+/// at each of the 64 placements past a cache line, best of 40 rounds), median over placements:
+/// below 512 bytes, unaligned vectors beat both alternatives (320 B: 45 GB/s; 36 with the ends
+/// as up to 31 bytes of scalar pieces each); from 512 bytes, some placements make the
+/// unaligned loop lose half its speed or more, while the aligned body with overlapping ends
+/// gives 1 KiB at 81 GB/s at every placement but 87 when already aligned (scalar ends: 72).
+/// Below 512 bytes the overlapping ends lose: the next pass loads bytes that two recent stores
 /// wrote, which the CPU cannot forward, and waits for both to reach the cache.
-const OVERLAP_FROM: usize = 512;
+const ALIGN_FROM: usize = 512;
 
-const _: () = assert!(ALIGN_FROM >= 3 * 64 && OVERLAP_FROM >= ALIGN_FROM);
+const _: () = assert!(ALIGN_FROM >= 3 * 64);
 
 /// Masks `buf` (`key` already rotated to `buf[0]`) with vectors of type `V`.
 ///
@@ -393,9 +387,8 @@ unsafe fn mask_body<V: Vector>(p: *mut u8, mut i: usize, end: usize, k: V) {
     }
 }
 
-/// [`mask_vectors`] from [`ALIGN_FROM`] bytes: aligned vectors, and the bytes before the first
-/// aligned address and after the last as [`Vector::edge`] pieces, or (from [`OVERLAP_FROM`]
-/// bytes) as one unaligned vector at each end overlapping the body.
+/// [`mask_vectors`] from [`ALIGN_FROM`] bytes: aligned vectors, and one unaligned vector at
+/// each end overlapping them.
 ///
 /// # Safety
 ///
@@ -414,23 +407,6 @@ unsafe fn mask_aligned<V: Vector>(buf: &mut [u8], key: [u8; 4]) {
         // SAFETY: features by the caller's contract; the body is the whole buffer, a multiple
         // of `l` bytes.
         return unsafe { mask_body(p, 0, n, V::splat(key)) };
-    }
-    if n < OVERLAP_FROM {
-        let (head, rest) = buf.split_at_mut(h);
-        let (body, tail) = rest.split_at_mut(end - h);
-        if !head.is_empty() {
-            // SAFETY: features by the caller's contract.
-            unsafe { V::edge(head, key) };
-        }
-        let key = rotate(key, h);
-        // SAFETY: features by the caller's contract; `body` is `end - h` bytes, a multiple of
-        // `l`.
-        unsafe { mask_body(body.as_mut_ptr(), 0, body.len(), V::splat(key)) };
-        if !tail.is_empty() {
-            // SAFETY: features by the caller's contract.
-            unsafe { V::edge(tail, key) };
-        }
-        return;
     }
     // Below, every access is `l` bytes inside `[0, n)` as its comment says (invariant 2).
     // SAFETY: features by the caller's contract.
