@@ -127,7 +127,7 @@ pub(crate) struct Span {
 }
 
 /// Where `part` (a subslice of `base`) is in `base`, if it is in it.
-fn span_in(base: &[u8], part: &[u8]) -> Option<Span> {
+pub(crate) fn span_in(base: &[u8], part: &[u8]) -> Option<Span> {
     if part.is_empty() {
         return Some(Span::default());
     }
@@ -165,9 +165,9 @@ impl Headers {
         })
     }
 
-    /// Where `part`, a slice of `head` or of this copy of it, is in the copy.
-    pub(crate) fn span(&self, original: &[u8], part: &[u8]) -> Option<Span> {
-        span_in(&self.head, part).or_else(|| span_in(original, part))
+    /// Where `part`, a slice of this copy of the head (a value this type returned), is in it.
+    pub(crate) fn span(&self, part: &[u8]) -> Option<Span> {
+        span_in(&self.head, part)
     }
 
     /// The bytes at `span`.
@@ -187,16 +187,15 @@ impl Headers {
 
     /// The first value of `name` (case-insensitive), and whether the field occurs more than once.
     pub(crate) fn first_and_repeated(&self, name: &str) -> (Option<&[u8]>, bool) {
-        let mut values = self
-            .fields
-            .iter()
-            .filter(|(n, _)| self.bytes(*n).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| self.bytes(*v));
+        let mut values = self.all(name);
         (values.next(), values.next().is_some())
     }
 
     /// Every value of `name` (case-insensitive), in order.
-    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub(crate) fn all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         self.fields
             .iter()
             .filter(move |(n, _)| self.bytes(*n).eq_ignore_ascii_case(name.as_bytes()))

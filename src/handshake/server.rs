@@ -8,8 +8,8 @@ use alloc::vec::Vec;
 
 use super::{
     accept_key_bytes, collect_headers, extension_name, has_token, head_window, incomplete,
-    is_field_value, is_token, is_valid_key, parse_error, put_decimal, put_header, split_list,
-    with_header_slots, Headers, Span,
+    is_field_value, is_token, is_valid_key, parse_error, put_decimal, put_header, span_in,
+    split_list, with_header_slots, Headers, Span,
 };
 use crate::error::{HandshakeError, UsageError};
 use crate::frame::Status;
@@ -110,9 +110,9 @@ impl Request {
             };
             let head = &window[..head_len];
             let parts = collect_headers(head, req.headers, max_headers).and_then(|headers| {
+                // Offsets in `head` are offsets in the copy `headers` holds.
                 let span = |part: &str| {
-                    headers
-                        .span(head, part.as_bytes())
+                    span_in(head, part.as_bytes())
                         .ok_or(HandshakeError::Malformed("incomplete request line"))
                 };
                 Ok(Head {
@@ -142,7 +142,7 @@ impl Request {
         } = head;
         let span = |part: &[u8]| {
             headers
-                .span(&[], part)
+                .span(part)
                 .ok_or(HandshakeError::Malformed("invalid request"))
         };
 
