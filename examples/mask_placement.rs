@@ -18,83 +18,12 @@ use std::time::Instant;
 
 use hybi::frame::apply_mask;
 
+// The same baselines and ceilings as `cargo bench --bench mask`.
+#[path = "../benches/support/mask_baselines.rs"]
+mod baselines;
+use baselines::{read_only, word32_loop, write_only};
+
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-/// The word loop as tungstenite and fastwebsockets write it.
-fn word32_loop(buf: &mut [u8], key: [u8; 4]) {
-    let k = u32::from_ne_bytes(key);
-    let mut words = buf.chunks_exact_mut(4);
-    for w in &mut words {
-        let x = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) ^ k;
-        w.copy_from_slice(&x.to_ne_bytes());
-    }
-    for (b, k) in words.into_remainder().iter_mut().zip(key) {
-        *b ^= k;
-    }
-}
-
-/// Reads every byte once (four independent AVX2 accumulators where the CPU has AVX2).
-fn read_only(buf: &[u8]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was just detected.
-        return unsafe { x86::fold_avx2(buf) };
-    }
-    buf.chunks(8).fold(0u64, |acc, w| {
-        let mut b = [0u8; 8];
-        b[..w.len()].copy_from_slice(w);
-        acc ^ u64::from_ne_bytes(b)
-    })
-}
-
-/// Writes every byte once (32-byte AVX2 stores where the CPU has AVX2).
-fn write_only(buf: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was just detected.
-        return unsafe { x86::fill_avx2(buf) };
-    }
-    buf.fill(black_box(0x5a));
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
-    use std::hint::black_box;
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn fold_avx2(buf: &[u8]) -> u64 {
-        let mut acc = [_mm256_setzero_si256(); 4];
-        let mut blocks = buf.chunks_exact(128);
-        for block in &mut blocks {
-            for (a, v) in acc.iter_mut().zip(block.chunks_exact(32)) {
-                // SAFETY: `v` is 32 readable bytes; the load has no alignment requirement.
-                *a = _mm256_xor_si256(*a, unsafe { _mm256_loadu_si256(v.as_ptr().cast()) });
-            }
-        }
-        let v = _mm256_xor_si256(
-            _mm256_xor_si256(acc[0], acc[1]),
-            _mm256_xor_si256(acc[2], acc[3]),
-        );
-        let v = _mm_xor_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-        let rest = blocks
-            .remainder()
-            .iter()
-            .fold(0u64, |a, &b| a.rotate_left(8) ^ u64::from(b));
-        (_mm_cvtsi128_si64(v) ^ _mm_extract_epi64::<1>(v)) as u64 ^ rest
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn fill_avx2(buf: &mut [u8]) {
-        let v = black_box(_mm256_set1_epi8(0x5a));
-        let mut blocks = buf.chunks_exact_mut(32);
-        for block in &mut blocks {
-            // SAFETY: `block` is 32 writable bytes; the store has no alignment requirement.
-            unsafe { _mm256_storeu_si256(block.as_mut_ptr().cast(), v) };
-        }
-        blocks.into_remainder().fill(0x5a);
-    }
-}
 
 /// GB/s at skew 0, at the worst skew (and which), and the median over all 64 skews. Rounds go
 /// over all skews in turn and each skew keeps its best round, so a burst of load from elsewhere
