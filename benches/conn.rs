@@ -62,7 +62,7 @@ fn feed(conn: &mut Connection, wire: &[u8]) -> usize {
 }
 
 fn config(fragment: Option<usize>) -> Config {
-    Config::default().write_fragment_size(fragment)
+    Config::default().with_write_fragment_size(fragment)
 }
 
 /// What `role`'s peer sends: `count` binary messages of `len` bytes.

@@ -16,7 +16,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hybi::{ClientRequest, Config, Connection, DeflateConfig, Event, FixedMask, Message};
+use hybi::testing::FixedMask;
+use hybi::{ClientRequest, Config, Connection, DeflateConfig, Event, Message};
 
 /// Deterministic pseudo-random numbers (xorshift).
 struct Rng(u64);
@@ -94,12 +95,12 @@ fn json16k_batch() -> Vec<String> {
 /// A client → server pair, OPEN, with `deflate` on both sides (or neither).
 fn pair(deflate: Option<DeflateConfig>) -> (Connection, Connection) {
     let mut cc = Config::default()
-        .mask_source(FixedMask([0x37, 0xfa, 0x21, 0x3d]))
-        .max_message_size(1 << 20);
-    let mut sc = Config::default().max_message_size(1 << 20);
+        .with_mask_source(FixedMask([0x37, 0xfa, 0x21, 0x3d]))
+        .with_max_message_size(1 << 20);
+    let mut sc = Config::default().with_max_message_size(1 << 20);
     if let Some(d) = deflate {
-        cc = cc.deflate(d);
-        sc = sc.deflate(d);
+        cc = cc.with_deflate(d);
+        sc = sc.with_deflate(d);
     }
     let mut client = Connection::client(ClientRequest::new("ws://bench/").unwrap(), cc);
     let mut server = Connection::server(sc);
@@ -108,7 +109,7 @@ fn pair(deflate: Option<DeflateConfig>) -> (Connection, Connection) {
         move_bytes(&mut client, &mut server);
         while let Some(ev) = server.next_event() {
             if let Event::Request(_) = ev {
-                server.accept_default().unwrap();
+                server.accept(hybi::Accept::new()).unwrap();
             }
         }
         move_bytes(&mut server, &mut client);
@@ -166,8 +167,8 @@ fn cases() -> [(&'static str, Option<DeflateConfig>); 3] {
             "deflate_no_context_takeover",
             Some(
                 DeflateConfig::default()
-                    .client_no_context_takeover(true)
-                    .server_no_context_takeover(true),
+                    .with_client_no_context_takeover(true)
+                    .with_server_no_context_takeover(true),
             ),
         ),
     ]

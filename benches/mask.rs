@@ -15,7 +15,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use hybi::frame::{apply_mask, apply_mask_naive};
+use hybi::frame::apply_mask;
+use hybi::testing::apply_mask_naive;
 
 #[path = "support/mask_baselines.rs"]
 mod baselines;

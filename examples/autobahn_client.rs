@@ -5,17 +5,23 @@
 //! cargo run --release --example autobahn_client -- --url ws://127.0.0.1:9001 --agent hybi
 //! ```
 
-use hybi::{ClientRequest, Config, DeflateConfig, Error, Options};
+use hybi::{ClientRequest, Config, ConnectOptions, DeflateConfig, Error, Timeouts};
 
 async fn connect(
     url: &str,
 ) -> Result<hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>, Error> {
     let config = Config::default()
-        .max_frame_size(64 << 20)
-        .max_message_size(64 << 20)
-        .deflate(DeflateConfig::default());
-    let options = Options::default().ping_interval(None);
-    let (ws, _) = hybi::tokio::connect_with(ClientRequest::new(url)?, config, options).await?;
+        .with_max_frame_size(64 << 20)
+        .with_max_message_size(64 << 20)
+        .with_deflate(DeflateConfig::default());
+    let options = Timeouts::default().with_ping_interval(None);
+    let (ws, _) = hybi::tokio::connect_with(
+        ClientRequest::new(url)?,
+        ConnectOptions::default()
+            .with_config(config)
+            .with_timeouts(options),
+    )
+    .await?;
     Ok(ws)
 }
 
@@ -27,7 +33,7 @@ async fn run_case(url: &str) -> Result<(), Error> {
         while let Some(m) = ws.try_recv() {
             ws.queue(m)?;
         }
-        ws.flush().await?;
+        ws.flush_queue().await?;
     }
 }
 

@@ -7,7 +7,7 @@
 //! ```
 //! See `tests/autobahn/` and `../shared/autobahn/README.md` for running the suite.
 
-use hybi::{Config, DeflateConfig, Error, Options};
+use hybi::{Config, DeflateConfig, Error, Timeouts};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -31,10 +31,12 @@ async fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("autobahn testee listening on ws://127.0.0.1:{port}/");
     let config = Config::default()
-        .max_frame_size(64 << 20)
-        .max_message_size(64 << 20)
-        .deflate(DeflateConfig::default());
-    let options = Options::default().ping_interval(None).idle_timeout(None);
+        .with_max_frame_size(64 << 20)
+        .with_max_message_size(64 << 20)
+        .with_deflate(DeflateConfig::default());
+    let options = Timeouts::default()
+        .with_ping_interval(None)
+        .with_idle_timeout(None);
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
@@ -52,7 +54,7 @@ async fn main() -> std::io::Result<()> {
                     while let Some(m) = ws.try_recv() {
                         ws.queue(m)?;
                     }
-                    ws.flush().await?;
+                    ws.flush_queue().await?;
                 }
             }
             .await;

@@ -73,7 +73,7 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hybi::tokio::WebSocketStream;
-use hybi::{Accept, CloseCode, Config, Error, Message, Options, Reject, Request, Utf8Bytes};
+use hybi::{Accept, CloseCode, Config, Error, Message, Reject, Request, Timeouts, Utf8Bytes};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -432,7 +432,7 @@ async fn session(
     if let Some((code, reason)) = closing {
         // Queue the close frame (after any output still waiting) and complete the closing
         // handshake: `recv` writes, reads until the client's close and EOF, and gives up after
-        // the close timeout of `Options`.
+        // the close timeout of `Timeouts`.
         if ws.connection_mut().close(code, &reason).is_ok() {
             while ws.recv().await.is_ok() {}
         }
@@ -609,10 +609,10 @@ async fn connection(stream: TcpStream, room: SharedRoom, mut stop: watch::Receiv
         // context takeover our compressor is dropped between messages, so an idle client does
         // not hold ~300 KB of zlib state.
         let config = Config::default()
-            .max_message_size(MAX_MESSAGE)
-            .protocols(["chat"])
-            .deflate(hybi::DeflateConfig::default().server_no_context_takeover(true));
-        let accepting = hybi::tokio::accept_with(stream, config, Options::default(), decide);
+            .with_max_message_size(MAX_MESSAGE)
+            .with_protocols(["chat"])
+            .with_deflate(hybi::DeflateConfig::default().with_server_no_context_takeover(true));
+        let accepting = hybi::tokio::accept_with(stream, config, Timeouts::default(), decide);
         // `let else`: the stream is moved straight into `ws`, and this future holds one
         // `WebSocketStream` (a `Result` kept in a local and then matched would be a second).
         let Ok(mut ws) = (tokio::select! {

@@ -6,7 +6,7 @@
 //! cargo run --example client -- --protocol chat ws://127.0.0.1:8080/chat
 //! ```
 
-use hybi::{ClientRequest, CloseCode, Config, Error, Message, Options};
+use hybi::{ClientRequest, CloseCode, Config, Error, Message, Timeouts};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main]
@@ -29,8 +29,13 @@ async fn main() -> Result<(), Error> {
         std::process::exit(2);
     };
     let request = ClientRequest::new(&url)?.protocols(protocols);
-    let (mut ws, response) =
-        hybi::tokio::connect_with(request, Config::default(), Options::default()).await?;
+    let (mut ws, response) = hybi::tokio::connect_with(
+        request,
+        hybi::ConnectOptions::default()
+            .with_config(Config::default())
+            .with_timeouts(Timeouts::default()),
+    )
+    .await?;
     eprintln!(
         "connected to {url} (status {}, subprotocol {:?})",
         response.status(),
@@ -41,10 +46,10 @@ async fn main() -> Result<(), Error> {
     loop {
         tokio::select! {
             line = lines.next_line(), if stdin_open => match line? {
-                Some(line) => ws.send(line).await?,
+                Some(line) => ws.send_message(line).await?,
                 None => {
                     stdin_open = false;
-                    ws.close(CloseCode::NORMAL, "bye").await?;
+                    ws.close_with(CloseCode::NORMAL, "bye").await?;
                 }
             },
             message = ws.recv() => match message {

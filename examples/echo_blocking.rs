@@ -36,7 +36,7 @@ fn main() -> std::io::Result<()> {
             loop {
                 match ws.recv() {
                     Ok(message) => {
-                        if let Err(e) = ws.send(message) {
+                        if let Err(e) = ws.send_message(message) {
                             return eprintln!("send failed: {e}");
                         }
                     }

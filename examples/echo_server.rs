@@ -9,7 +9,7 @@
 //! counts under load.
 
 use hybi::tokio::WebSocketStream;
-use hybi::{Config, Error, Options};
+use hybi::{Config, Error, Timeouts};
 use tokio::net::{TcpListener, TcpStream};
 
 fn addr_from_args() -> String {
@@ -39,7 +39,7 @@ async fn echo(ws: &mut WebSocketStream<TcpStream>) -> Result<(), Error> {
         while let Some(more) = ws.try_recv() {
             ws.queue(more)?;
         }
-        ws.flush().await?;
+        ws.flush_queue().await?;
     }
 }
 
@@ -55,7 +55,7 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(async move {
             // `let else`: the stream is moved straight into `ws`, and the task's future holds one
             // `WebSocketStream` (a `Result` kept in a local and then matched would be a second).
-            let accepting = hybi::tokio::accept_with(tcp, config, Options::default(), |_| {
+            let accepting = hybi::tokio::accept_with(tcp, config, Timeouts::default(), |_| {
                 Ok(hybi::Accept::new())
             });
             let Ok(mut ws) = accepting.await else { return };

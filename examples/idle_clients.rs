@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use hybi::{ClientRequest, Config, Options};
+use hybi::{ClientRequest, Config, Timeouts};
 
 fn vm_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("server pid");
@@ -94,7 +94,9 @@ fn main() {
         let mut open = Vec::with_capacity(clients);
         // A few connects in flight at a time: the listen backlog is finite.
         let mut pending = tokio::task::JoinSet::new();
-        let options = Options::default().ping_interval(None).pong_timeout(None);
+        let options = Timeouts::default()
+            .with_ping_interval(None)
+            .with_pong_timeout(None);
         for _ in 0..clients {
             if pending.len() >= 64 {
                 collect(pending.join_next().await, &mut open);
@@ -105,10 +107,15 @@ fn main() {
                 if let Some(p) = protocol {
                     req = req.protocol(p);
                 }
-                let (mut ws, response) =
-                    hybi::tokio::connect_with(req, Config::default(), options).await?;
+                let (mut ws, response) = hybi::tokio::connect_with(
+                    req,
+                    hybi::ConnectOptions::default()
+                        .with_config(Config::default())
+                        .with_timeouts(options),
+                )
+                .await?;
                 if let Some(n) = echo {
-                    ws.send(vec![7u8; n]).await?;
+                    ws.send_message(vec![7u8; n]).await?;
                     ws.recv().await?;
                 }
                 Ok((ws, response))

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hybi::{ClientRequest, CloseCode, Config, Error, Message, Options};
+use hybi::{ClientRequest, CloseCode, ConnectOptions, Error, Message, Timeouts};
 
 struct Args {
     url: String,
@@ -86,15 +86,20 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 /// Clock ticks per second for `/proc/PID/stat` (USER_HZ, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
 
-fn options() -> Options {
-    Options::default().ping_interval(None).pong_timeout(None)
+fn options() -> Timeouts {
+    Timeouts::default()
+        .with_ping_interval(None)
+        .with_pong_timeout(None)
 }
 
 async fn connect(
     url: &str,
 ) -> Result<hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>, Error> {
-    let (ws, _) =
-        hybi::tokio::connect_with(ClientRequest::new(url)?, Config::default(), options()).await?;
+    let (ws, _) = hybi::tokio::connect_with(
+        ClientRequest::new(url)?,
+        ConnectOptions::default().with_timeouts(options()),
+    )
+    .await?;
     Ok(ws)
 }
 
@@ -113,7 +118,7 @@ async fn echo_client(
         ws.queue(Message::Binary(payload.clone()))?;
         sent.push_back(Instant::now());
     }
-    ws.flush().await?;
+    ws.flush_queue().await?;
     while !sent.is_empty() {
         let mut next = Some(ws.recv().await?);
         let now = Instant::now();
@@ -133,9 +138,9 @@ async fn echo_client(
             }
             next = ws.try_recv();
         }
-        ws.flush().await?;
+        ws.flush_queue().await?;
     }
-    ws.close(CloseCode::NORMAL, "").await?;
+    ws.close_with(CloseCode::NORMAL, "").await?;
     loop {
         match ws.recv().await {
             Ok(_) => {}
@@ -304,7 +309,7 @@ async fn handshake_load(a: &Args) {
                             lat.push(t.elapsed().as_micros() as u32);
                             done.fetch_add(1, Ordering::Relaxed);
                             // Close; the server closes TCP first (§7.1.1).
-                            let _ = ws.close(CloseCode::NORMAL, "").await;
+                            let _ = ws.close_with(CloseCode::NORMAL, "").await;
                             while ws.recv().await.is_ok() {}
                         }
                         Err(_) => {

@@ -7,15 +7,6 @@ use core::fmt;
 
 use crate::extensions::deflate::DeflateConfig;
 
-/// Which end of the connection this is (RFC 6455 §1.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Sends the upgrade request and masks every frame it sends (§5.3).
-    Client,
-    /// Answers the upgrade request and never masks (§5.1).
-    Server,
-}
-
 /// A source of randomness for mask keys (§5.3) and `Sec-WebSocket-Key` nonces (§4.1).
 ///
 /// RFC 6455 §10.3 requires mask keys that the application cannot predict, so the default is the
@@ -37,24 +28,11 @@ impl MaskSource for OsRandom {
     }
 }
 
-/// A mask source that repeats one 4-byte key (and a fixed nonce): for tests and the RFC's
-/// examples only. Never use it on a real connection: predictable masks defeat §10.3.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedMask(pub [u8; 4]);
-
-impl MaskSource for FixedMask {
-    fn fill(&self, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.0[i % 4];
-        }
-    }
-}
-
 /// Limits and options, shared cheaply between connections (cloning is a reference count).
 ///
 /// Every limit has a safe default:
 ///
-/// | option | default |
+/// | option (set with `with_*`) | default |
 /// |---|---|
 /// | [`max_frame_size`](Self::max_frame_size) | 16 MiB |
 /// | [`max_message_size`](Self::max_message_size) | 64 MiB |
@@ -62,18 +40,23 @@ impl MaskSource for FixedMask {
 /// | [`max_header_bytes`](Self::max_header_bytes) | 8 KiB |
 /// | [`max_headers`](Self::max_headers) | 64 |
 /// | [`write_fragment_size`](Self::write_fragment_size) | none (one frame per message) |
+/// | [`write_high_water`](Self::write_high_water) | 1 MiB |
 /// | [`stream_fragments`](Self::stream_fragments) | off |
 /// | [`auto_pong`](Self::auto_pong) | on |
 /// | [`read_buffer_size`](Self::read_buffer_size) | 1 KiB |
 /// | [`max_read_size`](Self::max_read_size) | 64 KiB |
+/// | [`protocols`](Self::protocols) | none |
 /// | [`deflate`](Self::deflate) | off |
+///
+/// Builders are named `with_*` and getters after the setting:
 ///
 /// ```
 /// use hybi::Config;
 /// let cfg = Config::default()
-///     .max_message_size(1 << 20)
-///     .protocols(["chat"]);
-/// assert_eq!(cfg.get_max_message_size(), 1 << 20);
+///     .with_max_message_size(1 << 20)
+///     .with_protocols(["chat"]);
+/// assert_eq!(cfg.max_message_size(), 1 << 20);
+/// assert_eq!(cfg.protocols(), ["chat"]);
 /// ```
 #[derive(Clone)]
 pub struct Config {
@@ -88,6 +71,7 @@ struct Inner {
     max_header_bytes: usize,
     max_headers: usize,
     write_fragment_size: Option<usize>,
+    write_high_water: usize,
     stream_fragments: bool,
     auto_pong: bool,
     read_buffer_size: usize,
@@ -107,6 +91,7 @@ impl Default for Config {
                 max_header_bytes: 8 << 10,
                 max_headers: 64,
                 write_fragment_size: None,
+                write_high_water: 1 << 20,
                 stream_fragments: false,
                 auto_pong: true,
                 read_buffer_size: 1 << 10,
@@ -129,6 +114,7 @@ impl fmt::Debug for Config {
             .field("max_header_bytes", &i.max_header_bytes)
             .field("max_headers", &i.max_headers)
             .field("write_fragment_size", &i.write_fragment_size)
+            .field("write_high_water", &i.write_high_water)
             .field("stream_fragments", &i.stream_fragments)
             .field("auto_pong", &i.auto_pong)
             .field("read_buffer_size", &i.read_buffer_size)
@@ -140,14 +126,15 @@ impl fmt::Debug for Config {
 }
 
 macro_rules! option {
-    ($(#[$doc:meta])* $name:ident, $get:ident: $ty:ty) => {
+    ($(#[$doc:meta])* $name:ident, $set:ident: $ty:ty) => {
         $(#[$doc])*
-        pub fn $name(mut self, value: $ty) -> Self {
+        #[must_use]
+        pub fn $set(mut self, value: $ty) -> Self {
             Arc::make_mut(&mut self.inner).$name = value;
             self
         }
-        #[doc = concat!("The value set by [`", stringify!($name), "`](Self::", stringify!($name), ").")]
-        pub fn $get(&self) -> $ty {
+        #[doc = concat!("The value set by [`", stringify!($set), "`](Self::", stringify!($set), ").")]
+        pub fn $name(&self) -> $ty {
             self.inner.$name
         }
     };
@@ -157,39 +144,47 @@ impl Config {
     option!(
         /// The largest frame payload accepted; a larger frame fails the connection with 1009
         /// as soon as its header arrives, before any of its payload is buffered.
-        max_frame_size, get_max_frame_size: u64
+        max_frame_size, with_max_frame_size: u64
     );
     option!(
         /// The largest message accepted (the sum of its fragments); checked from each frame
         /// header before the payload is buffered. Exceeding it fails the connection with 1009.
-        max_message_size, get_max_message_size: u64
+        max_message_size, with_max_message_size: u64
     );
     option!(
         /// The most frames one message may have; more fail the connection with 1009.
-        max_fragments, get_max_fragments: usize
+        max_fragments, with_max_fragments: usize
     );
     option!(
         /// The largest opening-handshake head (request or response) accepted, in bytes. A larger
         /// head is answered with 431 by a server and fails the handshake.
-        max_header_bytes, get_max_header_bytes: usize
+        max_header_bytes, with_max_header_bytes: usize
     );
     option!(
         /// The most header fields an opening-handshake head may have (431 beyond).
-        max_headers, get_max_headers: usize
+        max_headers, with_max_headers: usize
     );
     option!(
         /// Split outgoing messages into frames of at most this many payload bytes
         /// (`None`: one frame per message).
-        write_fragment_size, get_write_fragment_size: Option<usize>
+        write_fragment_size, with_write_fragment_size: Option<usize>
+    );
+    option!(
+        /// Queued output bytes above which the adapters' sending waits for the transport to
+        /// take some (`Sink::poll_ready`, the split write half): the backpressure that keeps a
+        /// slow reader from growing a sender's memory. Commands on a [`Connection`] never wait;
+        /// [`Connection::buffered_amount`](crate::Connection::buffered_amount) says how much is
+        /// queued.
+        write_high_water, with_write_high_water: usize
     );
     option!(
         /// Deliver data as [`Event::Fragment`](crate::Event::Fragment)s as it arrives, instead of
         /// assembling whole messages. The same UTF-8 and size checks apply.
-        stream_fragments, get_stream_fragments: bool
+        stream_fragments, with_stream_fragments: bool
     );
     option!(
         /// Answer pings with pongs automatically (RFC 6455 §5.5.2 requires an answer).
-        auto_pong, get_auto_pong: bool
+        auto_pong, with_auto_pong: bool
     );
     option!(
         /// The initial size of reads and of the read buffer. The buffer is allocated when data
@@ -197,7 +192,7 @@ impl Config {
         /// a large frame needs room, gives back what grew past `max_read_size` on
         /// [`Connection::release_memory`](crate::Connection::release_memory), and is freed while
         /// the connection is idle ([`Connection::release_idle_memory`](crate::Connection::release_idle_memory)).
-        read_buffer_size, get_read_buffer_size: usize
+        read_buffer_size, with_read_buffer_size: usize
     );
     option!(
         /// The most one read offers room for when reads keep filling the room offered. Reads
@@ -208,13 +203,14 @@ impl Config {
         /// ([`Connection::release_idle_memory`](crate::Connection::release_idle_memory)). A
         /// frame larger than this still gets room for all of its payload, growing with the data
         /// that arrives.
-        max_read_size, get_max_read_size: usize
+        max_read_size, with_max_read_size: usize
     );
 
     /// The subprotocols this endpoint speaks, in preference order. A client offers them; a server
-    /// using [`Connection::accept_default`](crate::Connection::accept_default) picks the first
-    /// one the client offered that is in this list.
-    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    /// that accepts with an [`Accept`](crate::Accept) naming none picks the first one the client
+    /// offered that is in this list.
+    #[must_use]
+    pub fn with_protocols<I, S>(mut self, protocols: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -223,30 +219,33 @@ impl Config {
         self
     }
 
-    /// The subprotocols set by [`protocols`](Self::protocols).
-    pub fn get_protocols(&self) -> &[String] {
+    /// The subprotocols set by [`with_protocols`](Self::with_protocols).
+    pub fn protocols(&self) -> &[String] {
         &self.inner.protocols
     }
 
     /// Turns permessage-deflate (RFC 7692) on: a client offers it, a server accepts a client's
     /// offer. Needs the `deflate` feature (default); without it, nothing is offered or accepted.
-    pub fn deflate(mut self, deflate: DeflateConfig) -> Self {
+    #[must_use]
+    pub fn with_deflate(mut self, deflate: DeflateConfig) -> Self {
         Arc::make_mut(&mut self.inner).deflate = Some(deflate);
         self
     }
 
     /// The permessage-deflate settings, if on.
-    pub fn get_deflate(&self) -> Option<&DeflateConfig> {
+    pub fn deflate(&self) -> Option<&DeflateConfig> {
         self.inner.deflate.as_ref()
     }
 
     /// Replaces the source of mask keys and nonces (default: [`OsRandom`]).
-    pub fn mask_source(mut self, source: impl MaskSource + 'static) -> Self {
+    #[must_use]
+    pub fn with_mask_source(mut self, source: impl MaskSource + 'static) -> Self {
         Arc::make_mut(&mut self.inner).mask_source = Arc::new(source);
         self
     }
 
-    pub(crate) fn mask_source_ref(&self) -> &dyn MaskSource {
+    /// The source of mask keys and nonces.
+    pub fn mask_source(&self) -> &dyn MaskSource {
         &*self.inner.mask_source
     }
 }

@@ -22,7 +22,10 @@
 //! [`Event::Closed`] says what happened.
 //!
 //! The adapters, [`blocking`] (feature `blocking`, default) and [`tokio`] (feature `tokio`),
-//! only move bytes and keep deadlines ([`Options`]); every protocol decision is the core's.
+//! are thin loops over one [`Driver`](driver::Driver), which keeps the deadlines
+//! ([`Timeouts`]) and decides what an adapter would otherwise decide (when a close is complete,
+//! what a transport failure means, when the peer counts as dead); every protocol decision is
+//! the core's. See `ARCHITECTURE.md` for the layers and the data flow.
 //!
 //! # Example: a blocking echo server
 //!
@@ -33,7 +36,7 @@
 //! for tcp in listener.incoming() {
 //!     let mut ws = hybi::blocking::accept(tcp?)?;
 //!     while let Ok(message) = ws.recv() {
-//!         ws.send(message)?;
+//!         ws.send_message(message)?;
 //!     }
 //! }
 //! # Ok(()) }
@@ -43,11 +46,12 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
-//! | `std` | yes | std support (adapters, OS randomness, `std::error::Error`) |
+//! | `std` | yes | std support (the driver, OS randomness, `std::error::Error`) |
 //! | `blocking` | yes | [`blocking`]: the adapter for `std::io::Read + Write` |
-//! | `tls` | yes | `wss://` for the client helpers, with rustls and the web PKI roots |
+//! | `tls` | yes | `wss://` for the blocking client, with rustls (ring) and the web PKI roots |
 //! | `tokio` | no | [`tokio`]: the async adapter, `Stream` + `Sink` |
-//! | `deflate` | yes | permessage-deflate (RFC 7692), enabled per connection with [`Config::deflate`] |
+//! | `tokio-tls` | no | `wss://` for the tokio client (`tls` plus tokio-rustls) |
+//! | `deflate` | yes | permessage-deflate (RFC 7692), enabled per connection with [`Config::with_deflate`] |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -62,53 +66,47 @@
 
 extern crate alloc;
 
-pub mod error;
-pub mod frame;
-pub mod handshake;
-
-pub use error::{FrameError, HandshakeError, ProtocolError, UsageError};
-
-/// The state of a connection, named as in RFC 6455 and the browser's `readyState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    /// The opening handshake is in progress.
-    Connecting,
-    /// The handshake completed; messages flow both ways.
-    Open,
-    /// A close frame was sent or received; the closing handshake is in progress.
-    Closing,
-    /// The connection is closed.
-    Closed,
-}
-
+// The layers, bottom up; each imports only from the ones above it in this list (see
+// ARCHITECTURE.md, and tests/architecture.rs, which checks it).
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 mod config;
 mod conn;
-mod extensions;
 #[cfg(feature = "std")]
-mod keepalive;
-#[cfg(feature = "tls")]
-mod tls;
+mod connect;
+#[cfg(feature = "std")]
+pub mod driver;
+mod error;
+mod extensions;
+pub mod frame;
+pub mod handshake;
+mod role;
+#[cfg(feature = "__testing")]
+#[doc(hidden)]
+pub mod testing;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 mod utf8;
 
-#[cfg(feature = "std")]
-pub use error::Error;
-#[cfg(feature = "std")]
-pub use keepalive::Options;
-
-pub use config::{Config, FixedMask, MaskSource, OsRandom, Role};
+pub use config::{Config, MaskSource, OsRandom};
 pub use conn::{
     CloseOutcome, Connection, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
-    Reject, Timeout,
+    ProtocolError, Timeout,
 };
+#[cfg(feature = "std")]
+pub use connect::ConnectOptions;
+#[cfg(feature = "std")]
+pub use driver::{Error, Timeouts};
+pub use error::UsageError;
 pub use extensions::deflate::DeflateConfig;
-pub use frame::{CloseCode, CloseFrame};
-pub use handshake::{Accept, ClientRequest, Request, Response};
+pub use frame::close::{CloseCode, CloseFrame};
+pub use frame::error::FrameError;
+pub use handshake::client::{ClientRequest, Response};
+pub use handshake::error::HandshakeError;
+pub use handshake::server::{Accept, Reject, Request};
+pub use role::{Role, State};
 pub use utf8::Utf8Bytes;
 
 /// Crate internals for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`); not part of

@@ -115,7 +115,7 @@ fn blocking_adapter() {
                 Ok(ev) => {
                     log.push(describe(&ev));
                     if let Event::Message(m) = ev {
-                        ws.send(m).unwrap();
+                        ws.send_message(m).unwrap();
                     }
                 }
                 Err(e) => {
@@ -136,18 +136,18 @@ fn blocking_adapter() {
     let mut log = Vec::new();
     for step in script() {
         match step {
-            Step::Send(m) => ws.send(m).unwrap(),
+            Step::Send(m) => ws.send_message(m).unwrap(),
             Step::Fragments(parts) => {
                 for (i, part) in parts.iter().enumerate() {
                     ws.connection_mut()
                         .send_fragment(MessageKind::Text, part.as_bytes(), i + 1 == parts.len())
                         .unwrap();
                 }
-                ws.flush().unwrap();
+                ws.flush_queue().unwrap();
             }
             Step::Ping(payload) => ws.ping(payload).unwrap(),
             Step::Close(code, reason) => {
-                ws.close(CloseCode::from(code), reason).unwrap();
+                ws.close_with(CloseCode::from(code), reason).unwrap();
                 loop {
                     match ws.recv_event() {
                         Ok(ev) => log.push(describe(&ev)),
@@ -182,7 +182,7 @@ fn tokio_adapter() {
                     Ok(ev) => {
                         log.push(describe(&ev));
                         if let Event::Message(m) = ev {
-                            ws.send(m).await.unwrap();
+                            ws.send_message(m).await.unwrap();
                         }
                     }
                     Err(e) => {
@@ -203,18 +203,18 @@ fn tokio_adapter() {
         let mut log = Vec::new();
         for step in script() {
             match step {
-                Step::Send(m) => ws.send(m).await.unwrap(),
+                Step::Send(m) => ws.send_message(m).await.unwrap(),
                 Step::Fragments(parts) => {
                     for (i, part) in parts.iter().enumerate() {
                         ws.connection_mut()
                             .send_fragment(MessageKind::Text, part.as_bytes(), i + 1 == parts.len())
                             .unwrap();
                     }
-                    ws.flush().await.unwrap();
+                    ws.flush_queue().await.unwrap();
                 }
                 Step::Ping(payload) => ws.ping(payload).await.unwrap(),
                 Step::Close(code, reason) => {
-                    ws.close(CloseCode::from(code), reason).await.unwrap();
+                    ws.close_with(CloseCode::from(code), reason).await.unwrap();
                     loop {
                         match ws.recv_event().await {
                             Ok(ev) => log.push(describe(&ev)),

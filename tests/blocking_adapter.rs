@@ -4,7 +4,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use hybi::{blocking, CloseCode, Config, Connection, Error, Message, Options, Role, Timeout};
+use hybi::{blocking, CloseCode, Config, Connection, Error, Message, Role, Timeout, Timeouts};
 
 fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -16,9 +16,9 @@ fn pair() -> (TcpStream, TcpStream) {
 #[test]
 fn dead_peer_is_dropped_after_ping_and_pong_timeout() {
     let (a, _silent_peer) = pair();
-    let options = Options::default()
-        .ping_interval(Some(Duration::from_millis(100)))
-        .pong_timeout(Some(Duration::from_millis(100)));
+    let options = Timeouts::default()
+        .with_ping_interval(Some(Duration::from_millis(100)))
+        .with_pong_timeout(Some(Duration::from_millis(100)));
     let mut ws = blocking::WebSocket::new(
         a,
         Connection::open(Role::Client, Config::default()),
@@ -33,7 +33,7 @@ fn dead_peer_is_dropped_after_ping_and_pong_timeout() {
 #[test]
 fn opening_handshake_timeout() {
     let (a, _silent_peer) = pair();
-    let options = Options::default().handshake_timeout(Some(Duration::from_millis(200)));
+    let options = Timeouts::default().with_handshake_timeout(Some(Duration::from_millis(200)));
     let r = blocking::accept_with(a, Config::default(), options, |_| Ok(hybi::Accept::new()));
     assert!(
         matches!(r, Err(Error::Timeout(Timeout::Handshake))),
@@ -44,7 +44,7 @@ fn opening_handshake_timeout() {
 #[test]
 fn close_is_bounded_when_the_peer_stopped_reading() {
     let (a, _silent_peer) = pair();
-    let options = Options::default().close_timeout(Some(Duration::from_millis(300)));
+    let options = Timeouts::default().with_close_timeout(Some(Duration::from_millis(300)));
     let mut ws = blocking::WebSocket::new(
         a,
         Connection::open(Role::Server, Config::default()),
@@ -55,7 +55,7 @@ fn close_is_bounded_when_the_peer_stopped_reading() {
         .send_binary(&vec![0u8; 32 << 20])
         .unwrap();
     let started = Instant::now();
-    let err = ws.close(CloseCode::GOING_AWAY, "").unwrap_err();
+    let err = ws.close_with(CloseCode::GOING_AWAY, "").unwrap_err();
     assert!(matches!(err, Error::Timeout(Timeout::Close)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(ws.recv(), Err(Error::Timeout(Timeout::Close))));
@@ -68,20 +68,20 @@ fn close_handshake_over_tcp() {
         let mut ws = blocking::WebSocket::new(
             b,
             Connection::open(Role::Server, Config::default()),
-            Options::default(),
+            Timeouts::default(),
         );
         let m = ws.recv().unwrap();
-        ws.send(m).unwrap();
+        ws.send_message(m).unwrap();
         ws.recv().unwrap_err()
     });
     let mut ws = blocking::WebSocket::new(
         a,
         Connection::open(Role::Client, Config::default()),
-        Options::default(),
+        Timeouts::default(),
     );
-    ws.send("ping?").unwrap();
+    ws.send_message("ping?").unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("ping?"));
-    ws.close(CloseCode::NORMAL, "done").unwrap();
+    ws.close_with(CloseCode::NORMAL, "done").unwrap();
     let err = ws.recv().unwrap_err();
     assert!(err.is_normal_close(), "{err:?}");
     assert!(server.join().unwrap().is_normal_close());

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hybi::tokio::{MaybeTlsStream, WebSocketStream};
-use hybi::{ClientRequest, CloseCode, CloseOutcome, Config, Error, Message, Options};
+use hybi::{ClientRequest, CloseCode, CloseOutcome, Config, Error, Message, Timeouts};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -63,10 +63,14 @@ impl Server {
     /// A WebSocket client offering the `chat` subprotocol.
     async fn connect(&self) -> Ws {
         let request = ClientRequest::new(&self.url()).unwrap().protocol("chat");
-        let (ws, response) =
-            hybi::tokio::connect_with(request, Config::default(), Options::default())
-                .await
-                .expect("connect");
+        let (ws, response) = hybi::tokio::connect_with(
+            request,
+            hybi::ConnectOptions::default()
+                .with_config(Config::default())
+                .with_timeouts(Timeouts::default()),
+        )
+        .await
+        .expect("connect");
         assert_eq!(response.protocol(), Some("chat"));
         ws
     }
@@ -110,7 +114,7 @@ impl Server {
 }
 
 async fn send_json(ws: &mut Ws, value: Value) {
-    ws.send(value.to_string()).await.unwrap();
+    ws.send_message(value.to_string()).await.unwrap();
 }
 
 async fn recv_json(ws: &mut Ws) -> Value {
@@ -210,7 +214,7 @@ async fn binary_is_announced_then_sent_to_everyone() {
         let (mut b, _) = server.join("b").await;
         recv_type(&mut a, "join").await; // b's
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
-        a.send(data.clone()).await.unwrap();
+        a.send_message(data.clone()).await.unwrap();
         for ws in [&mut a, &mut b] {
             let ann = recv_json(ws).await;
             assert_eq!(ann["type"], "binary", "{ann}");
@@ -223,13 +227,13 @@ async fn binary_is_announced_then_sent_to_everyone() {
             );
         }
         // Over 64 KiB: an error, and the connection stays open.
-        a.send(vec![0u8; 65537]).await.unwrap();
+        a.send_message(vec![0u8; 65537]).await.unwrap();
         let e = recv_json(&mut a).await;
         assert_eq!(
             e,
             json!({"type": "error", "text": "binary message too large (max 65536 bytes)"})
         );
-        a.send(vec![1u8; 65536]).await.unwrap();
+        a.send_message(vec![1u8; 65536]).await.unwrap();
         assert_eq!(recv_json(&mut a).await["size"], 65536);
         assert_eq!(a.recv().await.unwrap().len(), 65536);
         server.shutdown_with(vec![a, b]).await;
@@ -301,7 +305,7 @@ async fn bad_joins_get_an_error_and_close_1008() {
         ];
         for (first, error) in cases {
             let mut ws = server.connect().await;
-            ws.send(first.as_str()).await.unwrap();
+            ws.send_message(first.as_str()).await.unwrap();
             assert_eq!(
                 recv_json(&mut ws).await,
                 json!({"type": "error", "text": error}),
@@ -341,7 +345,7 @@ async fn errors_after_join_keep_the_connection_open() {
             ),
         ];
         for (msg, error) in cases {
-            a.send(msg.as_str()).await.unwrap();
+            a.send_message(msg.as_str()).await.unwrap();
             assert_eq!(
                 recv_json(&mut a).await,
                 json!({"type": "error", "text": error}),
@@ -358,7 +362,7 @@ async fn errors_after_join_keep_the_connection_open() {
             4000
         );
         // A message over 128 KiB fails the connection with 1009.
-        a.send("z".repeat(129 << 10)).await.unwrap();
+        a.send_message("z".repeat(129 << 10)).await.unwrap();
         let outcome = closed(&mut a).await;
         assert_eq!(outcome.code, CloseCode::MESSAGE_TOO_BIG);
         server.shutdown().await;
@@ -373,7 +377,7 @@ async fn leaving_is_announced() {
         let (mut alice, _) = server.join("alice").await;
         let (mut bob, _) = server.join("bob").await;
         recv_type(&mut alice, "join").await;
-        bob.close(CloseCode::NORMAL, "bye").await.unwrap();
+        bob.close_with(CloseCode::NORMAL, "bye").await.unwrap();
         assert!(closed(&mut bob).await.is_normal());
         let leave = recv_json(&mut alice).await;
         assert_eq!(leave["type"], "leave");
@@ -400,7 +404,7 @@ async fn slow_client_is_dropped_without_stalling_the_others() {
             MaybeTlsStream::Plain(tcp),
             request,
             Config::default(),
-            Options::default(),
+            Timeouts::default(),
         )
         .await
         .unwrap();
@@ -548,7 +552,7 @@ async fn http_page_and_errors() {
 
         // hybi's client sees the refusal as a failed handshake.
         let request = ClientRequest::new(&server.url()).unwrap();
-        let refused = hybi::tokio::connect_with(request, Config::default(), Options::default()).await;
+        let refused = hybi::tokio::connect_with(request, hybi::ConnectOptions::default().with_config(Config::default()).with_timeouts(Timeouts::default())).await;
         assert!(matches!(refused, Err(Error::Handshake(_))), "{refused:?}");
         server.shutdown().await;
     })

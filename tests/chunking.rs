@@ -61,7 +61,7 @@ fn client_stream() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn run(chunks: &[&[u8]], stream: bool) -> (Vec<String>, Vec<u8>) {
-    let cfg = Config::default().stream_fragments(stream);
+    let cfg = Config::default().with_stream_fragments(stream);
     let mut server = open_with(Role::Server, cfg);
     let mut events = Vec::new();
     for c in chunks {
@@ -132,7 +132,7 @@ proptest! {
         close_code in prop::sample::select(vec![1000u16, 1001, 3000, 4999]),
     ) {
         for role in [Role::Client, Role::Server] {
-            let cfg = Config::default().write_fragment_size(frag);
+            let cfg = Config::default().with_write_fragment_size(frag);
             let mut sender = open_with(role, cfg);
             let other = if role == Role::Client { Role::Server } else { Role::Client };
             let mut receiver = open(other);

@@ -99,8 +99,8 @@ fn many_small_messages() {
 #[test]
 fn configured_limits_are_exact() {
     let cfg = Config::default()
-        .max_message_size(100 << 10)
-        .max_frame_size(64 << 10);
+        .with_max_message_size(100 << 10)
+        .with_max_frame_size(64 << 10);
     let at = pattern(100 << 10);
     let over = pattern((100 << 10) + 1);
     let cases = [
@@ -128,7 +128,7 @@ fn configured_limits_are_exact() {
     for c in cases {
         check(&c.config(cfg.clone()));
     }
-    let few = Config::default().max_fragments(4);
+    let few = Config::default().with_max_fragments(4);
     check(
         &Case::new(
             "four fragments at max_fragments, then five",

@@ -18,7 +18,7 @@ fn ping_is_answered_with_identical_pong() {
 
 #[test]
 fn auto_pong_can_be_disabled() {
-    let mut server = open_with(Role::Server, Config::default().auto_pong(false));
+    let mut server = open_with(Role::Server, Config::default().with_auto_pong(false));
     let (ev, out) = feed(&mut server, &cframe(true, 9, b"x"));
     assert_eq!(ev, ["ping [120]"]);
     assert!(out.is_empty());

@@ -121,7 +121,7 @@ fn text_fragments_may_split_a_code_point_but_not_be_invalid() {
 
 #[test]
 fn write_fragment_size_splits_messages() {
-    let cfg = Config::default().write_fragment_size(Some(4));
+    let cfg = Config::default().with_write_fragment_size(Some(4));
     let mut server = open_with(Role::Server, cfg);
     server.send_text("hello world").unwrap();
     let frames = decode_frames(&take_output(&mut server));
@@ -141,7 +141,7 @@ fn write_fragment_size_splits_messages() {
 
 #[test]
 fn stream_fragments_delivers_pieces_as_they_arrive() {
-    let cfg = Config::default().stream_fragments(true);
+    let cfg = Config::default().with_stream_fragments(true);
     let mut server = open_with(Role::Server, cfg);
     let payload = vec![9u8; 1000];
     let mut wire = cframe(false, 2, &payload);
@@ -162,12 +162,12 @@ fn stream_fragments_delivers_pieces_as_they_arrive() {
 
 #[test]
 fn stream_fragments_checks_utf8_and_size() {
-    let cfg = Config::default().stream_fragments(true);
+    let cfg = Config::default().with_stream_fragments(true);
     let mut server = open_with(Role::Server, cfg.clone());
     let mut wire = cframe(false, 1, "κό".as_bytes());
     wire.extend(cframe(true, 0, b"\xff"));
     assert_failing(&mut server, &wire, CloseCode::INVALID_PAYLOAD);
-    let mut server = open_with(Role::Server, cfg.max_message_size(10));
+    let mut server = open_with(Role::Server, cfg.with_max_message_size(10));
     let mut wire = cframe(false, 2, &[0; 8]);
     wire.extend(cframe(true, 0, &[0; 8]));
     assert_failing(&mut server, &wire, CloseCode::MESSAGE_TOO_BIG);

@@ -3,7 +3,7 @@
 
 mod support;
 use hybi::{
-    Accept, ClientRequest, Config, Connection, Event, Failure, HandshakeError, Role, State,
+    Accept, ClientRequest, Config, Connection, Event, Failure, HandshakeError, Reject, Role, State,
     UsageError,
 };
 use support::*;
@@ -29,8 +29,8 @@ fn handshake_error(conn: &mut Connection) -> HandshakeError {
 #[test]
 fn pair_negotiates_subprotocol() {
     let p = Pair::with(
-        client_config().protocols(["superchat", "chat"]),
-        Config::default().protocols(["chat"]),
+        client_config().with_protocols(["superchat", "chat"]),
+        Config::default().with_protocols(["chat"]),
         "ws://example.com:8080/chat",
     );
     assert_eq!(p.server_log[0], "request /chat");
@@ -91,7 +91,7 @@ fn frames_pipelined_behind_the_request_are_kept() {
     let mut server = Connection::server(Config::default());
     server.handle_input(&wire);
     assert!(matches!(server.next_event(), Some(Event::Request(_))));
-    server.accept_default().unwrap();
+    server.accept(hybi::Accept::new()).unwrap();
     assert_eq!(
         drain_events(&mut server),
         ["open protocol=None", "text \"early\""]
@@ -106,7 +106,7 @@ fn frames_pipelined_behind_the_response_are_kept() {
     let mut server = Connection::server(Config::default());
     server.handle_input(&take_output(&mut client));
     assert!(matches!(server.next_event(), Some(Event::Request(_))));
-    server.accept_default().unwrap();
+    server.accept(hybi::Accept::new()).unwrap();
     server.send_text("right behind").unwrap();
     // The 101 and the frame arrive in one read.
     client.handle_input(&take_output(&mut server));
@@ -190,7 +190,7 @@ fn oversized_head_gets_431() {
 fn ten_thousand_headers_get_431() {
     let many: String = (0..10_000).map(|i| format!("X-{i}: v\r\n")).collect();
     let req = REQUEST.replace("\r\n\r\n", &format!("\r\n{many}\r\n"));
-    let cfg = Config::default().max_header_bytes(1 << 20);
+    let cfg = Config::default().with_max_header_bytes(1 << 20);
     let mut server = Connection::server(cfg);
     server.handle_input(req.as_bytes());
     assert!(matches!(
@@ -205,8 +205,13 @@ fn reject_with_status_and_body() {
     let mut server = Connection::server(Config::default());
     server.handle_input(REQUEST.as_bytes());
     server.next_event();
-    assert_eq!(server.reject(200, b""), Err(UsageError::InvalidStatus(200)));
-    server.reject(403, b"forbidden origin").unwrap();
+    assert_eq!(
+        server.reject(Reject::new(200)),
+        Err(UsageError::InvalidStatus(200))
+    );
+    server
+        .reject(Reject::new(403).body("forbidden origin"))
+        .unwrap();
     let resp = response_text(&mut server);
     assert!(resp.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{resp}");
     assert!(resp.ends_with("\r\n\r\nforbidden origin"), "{resp}");
@@ -297,7 +302,7 @@ fn client_request_is_well_formed() {
             .unwrap()
             .origin("https://example.com")
             .header("Authorization", "Bearer t"),
-        client_config().protocols(["chat"]),
+        client_config().with_protocols(["chat"]),
     );
     let req = response_text(&mut client);
     assert!(req.starts_with("GET /a/b?c=d HTTP/1.1\r\n"), "{req}");

@@ -6,7 +6,7 @@ use support::*;
 
 #[test]
 fn frame_over_max_frame_size_fails_from_the_header() {
-    let mut server = open_with(Role::Server, Config::default().max_frame_size(1000));
+    let mut server = open_with(Role::Server, Config::default().with_max_frame_size(1000));
     let wire = cframe(true, 2, &vec![0; 1001]);
     // Only the header: the limit is enforced before any payload arrives.
     assert_failing(&mut server, &wire[..8], CloseCode::MESSAGE_TOO_BIG);
@@ -23,7 +23,7 @@ fn frame_claiming_2_pow_63_minus_1_bytes() {
 
 #[test]
 fn message_over_max_message_size_from_small_fragments() {
-    let mut server = open_with(Role::Server, Config::default().max_message_size(100));
+    let mut server = open_with(Role::Server, Config::default().with_max_message_size(100));
     let mut wire = Vec::new();
     wire.extend(cframe(false, 2, &[0; 40]));
     wire.extend(cframe(false, 0, &[0; 40]));
@@ -33,7 +33,7 @@ fn message_over_max_message_size_from_small_fragments() {
 
 #[test]
 fn message_at_exactly_the_limit_is_fine() {
-    let mut server = open_with(Role::Server, Config::default().max_message_size(100));
+    let mut server = open_with(Role::Server, Config::default().with_max_message_size(100));
     let mut wire = cframe(false, 2, &[0; 60]);
     wire.extend(cframe(true, 0, &[0; 40]));
     assert_eq!(feed(&mut server, &wire).0, ["binary len=100"]);
@@ -41,7 +41,7 @@ fn message_at_exactly_the_limit_is_fine() {
 
 #[test]
 fn too_many_fragments() {
-    let mut server = open_with(Role::Server, Config::default().max_fragments(10));
+    let mut server = open_with(Role::Server, Config::default().with_max_fragments(10));
     let mut wire = cframe(false, 2, b"");
     for _ in 0..10 {
         wire.extend(cframe(false, 0, b""));

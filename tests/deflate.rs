@@ -11,8 +11,8 @@ use support::*;
 
 fn pair(client: DeflateConfig, server: DeflateConfig) -> Pair {
     Pair::with(
-        client_config().deflate(client),
-        Config::default().deflate(server),
+        client_config().with_deflate(client),
+        Config::default().with_deflate(server),
         "ws://example.com/",
     )
 }
@@ -43,7 +43,7 @@ fn negotiated_and_round_trips() {
 fn open_events_name_the_extension() {
     let mut client = Connection::client(
         ClientRequest::new("ws://h/").unwrap(),
-        client_config().deflate(DeflateConfig::default()),
+        client_config().with_deflate(DeflateConfig::default()),
     );
     let req = String::from_utf8(take_output(&mut client)).unwrap();
     assert!(
@@ -51,11 +51,11 @@ fn open_events_name_the_extension() {
         "{req}"
     );
     let mut server = Connection::server(
-        Config::default().deflate(DeflateConfig::default().client_max_window_bits(12)),
+        Config::default().with_deflate(DeflateConfig::default().with_client_max_window_bits(12)),
     );
     server.handle_input(req.as_bytes());
     assert!(matches!(server.next_event(), Some(Event::Request(_))));
-    server.accept_default().unwrap();
+    server.accept(hybi::Accept::new()).unwrap();
     let Some(Event::Open(h)) = server.next_event() else {
         panic!()
     };
@@ -76,7 +76,7 @@ fn open_events_name_the_extension() {
 #[test]
 fn server_without_deflate_declines() {
     let mut p = Pair::with(
-        client_config().deflate(DeflateConfig::default()),
+        client_config().with_deflate(DeflateConfig::default()),
         Config::default(),
         "ws://example.com/",
     );
@@ -115,11 +115,11 @@ fn fragmented_compressed_messages_and_streaming() {
     let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
     let mut p = Pair::with(
         client_config()
-            .deflate(DeflateConfig::default())
-            .write_fragment_size(Some(100)),
+            .with_deflate(DeflateConfig::default())
+            .with_write_fragment_size(Some(100)),
         Config::default()
-            .deflate(DeflateConfig::default())
-            .stream_fragments(true),
+            .with_deflate(DeflateConfig::default())
+            .with_stream_fragments(true),
         "ws://example.com/",
     );
     p.client.send_text(&text).unwrap();
@@ -155,17 +155,17 @@ fn context_takeover_and_no_context_takeover() {
     };
     let takeover = sizes(DeflateConfig::default());
     assert!(takeover[1] < takeover[0], "{takeover:?}");
-    let fresh = sizes(DeflateConfig::default().client_no_context_takeover(true));
+    let fresh = sizes(DeflateConfig::default().with_client_no_context_takeover(true));
     assert_eq!(fresh[0], fresh[1], "{fresh:?}");
 }
 
 #[test]
 fn zip_bomb_fails_with_1009_at_the_limit() {
     let mut p = Pair::with(
-        client_config().deflate(DeflateConfig::default()),
+        client_config().with_deflate(DeflateConfig::default()),
         Config::default()
-            .deflate(DeflateConfig::default())
-            .max_message_size(1 << 20),
+            .with_deflate(DeflateConfig::default())
+            .with_max_message_size(1 << 20),
         "ws://example.com/",
     );
     p.client.send_binary(&vec![0u8; 64 << 20]).unwrap();
@@ -208,7 +208,7 @@ fn rsv1_rules() {
     // Invalid UTF-8 inside a compressed text message: 1007.
     let mut p = pair(
         DeflateConfig::default(),
-        DeflateConfig::default().threshold(0),
+        DeflateConfig::default().with_threshold(0),
     );
     p.server
         .send_binary(b"\xff\xfe\xfd\xff\xfe\xfd\xff\xfe\xfd\xff\xfe\xfd")
@@ -227,7 +227,7 @@ fn rsv1_rules() {
 fn client_fails_on_an_invalid_answer() {
     let mut client = Connection::client(
         ClientRequest::new("ws://h/").unwrap(),
-        client_config().deflate(DeflateConfig::default()),
+        client_config().with_deflate(DeflateConfig::default()),
     );
     let req = String::from_utf8(take_output(&mut client)).unwrap();
     let key = req

@@ -1,10 +1,8 @@
 //! The opening handshake (RFC 6455 §1.3, §3, §4, §9.1) through the public API.
 
 use hybi::frame::Status;
-use hybi::handshake::{
-    accept_key, encode_key, reject_response, Accept, ClientRequest, Request, Response, GUID,
-};
-use hybi::{HandshakeError, UsageError};
+use hybi::handshake::{accept_key, encode_key, reject_response, GUID};
+use hybi::{Accept, ClientRequest, HandshakeError, Request, Response, UsageError};
 use proptest::prelude::*;
 
 const MAX_BYTES: usize = 8192;
@@ -146,7 +144,7 @@ fn rfc_example_request_1_2() {
 fn rfc_example_response_1_2_encoded() {
     let (req, _) = complete_req(RFC_REQUEST);
     let accept = Accept::new().protocol("chat");
-    assert_eq!(accept.get_protocol(), Some("chat"));
+    assert_eq!(accept.selected_protocol(), Some("chat"));
     accept.validate(&req).unwrap();
     let mut out = b"prefix".to_vec();
     accept.encode(&req, &mut out);
@@ -658,9 +656,9 @@ fn client_request_encoding_4_1() {
         .extension("x-foo")
         .header("Authorization", "Basic Zm9vOmJhcg==");
     client.validate().unwrap();
-    assert_eq!(client.get_protocols(), ["chat", "superchat"]);
+    assert_eq!(client.offered_protocols(), ["chat", "superchat"]);
     assert_eq!(
-        client.get_extensions(),
+        client.offered_extensions(),
         ["permessage-deflate; client_max_window_bits", "x-foo"]
     );
     assert_eq!(
@@ -999,14 +997,14 @@ proptest! {
         let (req, used) = complete_req(&wire);
         prop_assert_eq!(used, wire.len());
         prop_assert_eq!(req.key(), key.as_str());
-        prop_assert_eq!(req.protocols(), client.get_protocols());
+        prop_assert_eq!(req.protocols(), client.offered_protocols());
         prop_assert_eq!(req.uri(), client.uri());
         let mut longer = wire.clone();
         longer.extend_from_slice(&tail);
         prop_assert_eq!(complete_req(&longer), (req.clone(), used));
 
         // And the server's answer is accepted by the client, at every split too.
-        let accept = match client.get_protocols().first() {
+        let accept = match client.offered_protocols().first() {
             Some(p) => Accept::new().protocol(p.clone()),
             None => Accept::new(),
         };

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hybi::{
-    CloseCode, Config, Error, FrameError, HandshakeError, Options, ProtocolError, Role, Timeout,
+    CloseCode, Config, Error, FrameError, HandshakeError, ProtocolError, Role, Timeout, Timeouts,
 };
 use support::wire::{self, Adapter, End, Outcome, Report, F};
 use support::KEY;
@@ -163,10 +163,11 @@ async fn handshake_trickled_one_byte_a_second_times_out() {
         }
         sent
     });
-    let result = hybi::tokio::accept_with(server_io, Config::default(), Options::default(), |_| {
-        Ok(hybi::Accept::new())
-    })
-    .await;
+    let result =
+        hybi::tokio::accept_with(server_io, Config::default(), Timeouts::default(), |_| {
+            Ok(hybi::Accept::new())
+        })
+        .await;
     let waited = start.elapsed();
     assert!(
         matches!(result, Err(Error::Timeout(Timeout::Handshake))),
@@ -187,7 +188,7 @@ async fn handshake_trickled_one_byte_a_second_times_out() {
 /// handshake timeout (one byte every 50 ms).
 #[test]
 fn blocking_handshake_trickle_times_out() {
-    let opts = wire::quiet_options().handshake_timeout(Some(Duration::from_millis(300)));
+    let opts = wire::quiet_options().with_handshake_timeout(Some(Duration::from_millis(300)));
     let server = wire::spawn_server(Adapter::Blocking, Config::default(), opts);
     let mut s = TcpStream::connect(server.addr).unwrap();
     let start = Instant::now();
@@ -251,7 +252,7 @@ fn frame_claiming_2_pow_63_minus_1_bytes() {
 #[test]
 fn frame_over_max_frame_size() {
     for a in ADAPTERS {
-        let cfg = Config::default().max_frame_size(1 << 20);
+        let cfg = Config::default().with_max_frame_size(1 << 20);
         let wire = F::binary(vec![7; (1 << 20) + 1]).encode(Some(KEY));
         let (out, report) = against(a, cfg, &wire);
         assert_eq!(out.frames, [F::close(1009)], "{a:?}");
@@ -269,7 +270,7 @@ fn frame_over_max_frame_size() {
 #[test]
 fn message_over_max_message_size_from_small_fragments() {
     for a in ADAPTERS {
-        let cfg = Config::default().max_message_size(64 << 10);
+        let cfg = Config::default().with_max_message_size(64 << 10);
         let mut wire = F::frag(false, 2, [1u8; 64]).encode(Some(KEY));
         for _ in 0..2000 {
             wire.extend(F::frag(false, 0, [1u8; 64]).encode(Some(KEY)));

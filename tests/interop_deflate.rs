@@ -175,19 +175,19 @@ fn case(name: &str) -> Case {
         // client_no_context_takeover.
         "no_context_takeover" => Case {
             name: "no_context_takeover",
-            hybi_client: DeflateConfig::default().server_no_context_takeover(true),
+            hybi_client: DeflateConfig::default().with_server_no_context_takeover(true),
             fragment: Some(16 << 10),
             peer_server: &["--client-no-context-takeover"],
-            hybi_server: DeflateConfig::default().client_no_context_takeover(true),
+            hybi_server: DeflateConfig::default().with_client_no_context_takeover(true),
             peer_client: &["--server-no-context-takeover"],
         },
         // The client asks for a small server window; the server imposes a small client window.
         "window_bits" => Case {
             name: "window_bits",
-            hybi_client: DeflateConfig::default().server_max_window_bits(9),
+            hybi_client: DeflateConfig::default().with_server_max_window_bits(9),
             fragment: Some(4 << 10),
             peer_server: &["--client-max-window-bits", "10"],
-            hybi_server: DeflateConfig::default().client_max_window_bits(9),
+            hybi_server: DeflateConfig::default().with_client_max_window_bits(9),
             peer_client: &["--server-max-window-bits", "10"],
         },
         _ => unreachable!(),
@@ -357,8 +357,8 @@ fn hybi_client_to(peer: Peer, name: &str) {
     let c = case(name);
     let (mut server, port) = peer.echo_server(c.peer_server);
     let config = Config::default()
-        .deflate(c.hybi_client)
-        .write_fragment_size(c.fragment);
+        .with_deflate(c.hybi_client)
+        .with_write_fragment_size(c.fragment);
     let what = format!("hybi tokio client ↔ {peer:?} server, {name}");
     let (close, extensions) = block_on(&what, async move {
         tokio_client_run(port, config, deflate_checklist()).await
@@ -380,7 +380,7 @@ fn peer_client_to_hybi(peer: Peer, name: &str) {
     }
     let c = case(name);
     let what = format!("{peer:?} client ↔ hybi tokio server, {name}");
-    let (port, rx) = hybi_tokio_server_reporting(Config::default().deflate(c.hybi_server), 1);
+    let (port, rx) = hybi_tokio_server_reporting(Config::default().with_deflate(c.hybi_server), 1);
     let peer_view = peer.run_client(port, c.peer_client);
     let end = server_end(&rx);
     check_server_end(&what, &end, SCRIPT_CLIENT_CLOSE, Initiator::Remote);
@@ -428,8 +428,8 @@ fn python_zip_bomb_to_hybi_is_refused_with_1009() {
         return;
     }
     let config = Config::default()
-        .deflate(DeflateConfig::default())
-        .max_message_size(1 << 20);
+        .with_deflate(DeflateConfig::default())
+        .with_max_message_size(1 << 20);
     let (port, rx) = hybi_tokio_server_reporting(config, 1);
     let mut cmd = Command::new("python3");
     cmd.arg(interop_dir().join("py_client.py"))

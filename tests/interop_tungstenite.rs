@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
-use hybi::{Config, Error, Initiator, Message, Options};
+use hybi::{Config, Error, Initiator, Message, Timeouts};
 use interop::*;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -437,14 +437,14 @@ fn check_hybi_server_too_big(rx: &mpsc::Receiver<ServerEnd>) {
 
 #[test]
 fn message_too_big_tungstenite_client_to_hybi_tokio_server() {
-    let (port, rx) = hybi_tokio_server(Config::default().max_message_size(LIMIT as u64), 2);
+    let (port, rx) = hybi_tokio_server(Config::default().with_max_message_size(LIMIT as u64), 2);
     block_on("1009, hybi tokio server", tung_client_too_big(port));
     check_hybi_server_too_big(&rx);
 }
 
 #[test]
 fn message_too_big_tungstenite_client_to_hybi_blocking_server() {
-    let (port, rx) = hybi_blocking_server(Config::default().max_message_size(LIMIT as u64), 2);
+    let (port, rx) = hybi_blocking_server(Config::default().with_max_message_size(LIMIT as u64), 2);
     block_on("1009, hybi blocking server", tung_client_too_big(port));
     check_hybi_server_too_big(&rx);
 }
@@ -453,16 +453,20 @@ fn message_too_big_tungstenite_client_to_hybi_blocking_server() {
 #[test]
 fn message_too_big_tungstenite_server_to_hybi_clients() {
     let (port, rx) = tung_echo_server(None, 2);
-    let config = Config::default().max_message_size(LIMIT as u64);
+    let config = Config::default().with_max_message_size(LIMIT as u64);
     let big = Message::binary(payload(LIMIT + 1, 11));
     block_on("1009, hybi tokio client", {
         let (config, big) = (config.clone(), big.clone());
         async move {
-            let (mut ws, _) =
-                hybi::tokio::connect_with(client_request(port), config, Options::default())
-                    .await
-                    .unwrap();
-            ws.send(big).await.unwrap();
+            let (mut ws, _) = hybi::tokio::connect_with(
+                client_request(port),
+                hybi::ConnectOptions::default()
+                    .with_config(config)
+                    .with_timeouts(Timeouts::default()),
+            )
+            .await
+            .unwrap();
+            ws.send_message(big).await.unwrap();
             let start = Instant::now();
             let e = ws
                 .recv()
@@ -475,9 +479,14 @@ fn message_too_big_tungstenite_server_to_hybi_clients() {
         }
     });
     with_timeout("1009, hybi blocking client", move || {
-        let (mut ws, _) =
-            hybi::blocking::connect_with(client_request(port), config, Options::default()).unwrap();
-        ws.send(big).unwrap();
+        let (mut ws, _) = hybi::blocking::connect_with(
+            client_request(port),
+            hybi::ConnectOptions::default()
+                .with_config(config)
+                .with_timeouts(Timeouts::default()),
+        )
+        .unwrap();
+        ws.send_message(big).unwrap();
         let e = ws
             .recv()
             .expect_err("a message over the limit was accepted");
@@ -517,7 +526,7 @@ fn close_without_code_and_normal_close() {
     let (port, rx) = tung_echo_server(None, 1);
     block_on("normal close, hybi client", async move {
         let mut ws = tokio_connect(port).await;
-        ws.close(hybi::CloseCode::NORMAL, "").await.unwrap();
+        ws.close_with(hybi::CloseCode::NORMAL, "").await.unwrap();
         let e = ws.recv().await.unwrap_err();
         assert!(e.is_normal_close(), "{e:?}");
     });
@@ -576,7 +585,7 @@ fn hybi_tokio_stream_sink_halves_to_tungstenite_server() {
 /// tungstenite client's checklist must pass unchanged.
 #[test]
 fn tungstenite_client_to_hybi_servers_with_write_fragment_size() {
-    let config = Config::default().write_fragment_size(Some(4096));
+    let config = Config::default().with_write_fragment_size(Some(4096));
     let (port, rx) = hybi_tokio_server(config.clone(), 2);
     block_on(
         "write_fragment_size, tokio server",
@@ -597,18 +606,22 @@ fn hybi_client_write_fragment_size_and_stream_fragments_to_tungstenite_server() 
     let (port, rx) = tung_echo_server(None, 1);
     block_on("stream_fragments, hybi tokio client", async move {
         let config = Config::default()
-            .write_fragment_size(Some(1000))
-            .stream_fragments(true);
-        let (mut ws, _) =
-            hybi::tokio::connect_with(client_request(port), config, Options::default())
-                .await
-                .unwrap();
+            .with_write_fragment_size(Some(1000))
+            .with_stream_fragments(true);
+        let (mut ws, _) = hybi::tokio::connect_with(
+            client_request(port),
+            hybi::ConnectOptions::default()
+                .with_config(config)
+                .with_timeouts(Timeouts::default()),
+        )
+        .await
+        .unwrap();
         for m in [
             Message::binary(payload(1 << 20, 14)),
             Message::text(FRAGMENT_ME),
             Message::text(UTF8_4BYTE.repeat(100)),
         ] {
-            ws.send(m.clone()).await.unwrap();
+            ws.send_message(m.clone()).await.unwrap();
             let mut got = Vec::new();
             let mut pieces = 0;
             loop {
@@ -634,8 +647,13 @@ fn hybi_client_write_fragment_size_and_stream_fragments_to_tungstenite_server() 
                 assert!(pieces >= 3, "the peer sent 3 frames, got {pieces} pieces");
             }
         }
-        ws.close(hybi::CloseCode::NORMAL, "").await.unwrap();
-        assert!(ws.recv().await.unwrap_err().is_normal_close());
+        ws.close_with(hybi::CloseCode::NORMAL, "").await.unwrap();
+        // With stream_fragments, events are what arrives: the peer's close frame, then the end.
+        assert!(matches!(
+            ws.recv_event().await,
+            Ok(hybi::Event::CloseReceived(_))
+        ));
+        assert!(ws.recv_event().await.unwrap_err().is_normal_close());
     });
     check_tung_end("stream_fragments", &tung_end(&rx), 1000, Some(""));
 }

@@ -70,8 +70,8 @@ enum Stage {
 /// (shared between connections, and kept alive here).
 fn core_heap_at(stage: Stage) -> (isize, isize) {
     let (client_cfg, server_cfg) = (
-        client_config().protocols(["chat"]),
-        Config::default().protocols(["chat"]),
+        client_config().with_protocols(["chat"]),
+        Config::default().with_protocols(["chat"]),
     );
     let mut p = Pair::with(
         client_cfg.clone(),
@@ -107,7 +107,7 @@ fn core_heap_at(stage: Stage) -> (isize, isize) {
 /// back after a large message.
 #[test]
 fn idle_open_connection_holds_little_heap() {
-    let buffer = Config::default().get_read_buffer_size() as isize;
+    let buffer = Config::default().read_buffer_size() as isize;
     for stage in [Stage::Opened, Stage::Busy, Stage::Idle] {
         let (c, s) = core_heap_at(stage);
         println!(
@@ -209,7 +209,7 @@ fn read_size_adapts_to_the_traffic() {
     conn.release_idle_memory();
     let mut offered = 0;
     conn.read_into(|buf| offered = buf.capacity() - buf.len());
-    let base = Config::default().get_read_buffer_size();
+    let base = Config::default().read_buffer_size();
     assert!(
         offered < 2 * base,
         "offered {offered} after the idle release"
@@ -271,19 +271,19 @@ fn deflate_connection_heap() {
         (
             "no context takeover",
             DeflateConfig::default()
-                .client_no_context_takeover(true)
-                .server_no_context_takeover(true),
+                .with_client_no_context_takeover(true)
+                .with_server_no_context_takeover(true),
         ),
         (
             "takeover, 10-bit windows",
             DeflateConfig::default()
-                .client_max_window_bits(10)
-                .server_max_window_bits(10),
+                .with_client_max_window_bits(10)
+                .with_server_max_window_bits(10),
         ),
     ] {
         let mut p = Pair::with(
-            client_config().deflate(cfg),
-            Config::default().deflate(cfg),
+            client_config().with_deflate(cfg),
+            Config::default().with_deflate(cfg),
             "ws://example.com/",
         );
         p.client.send_text(&msg).unwrap();
@@ -344,7 +344,7 @@ fn peer_wire(role: Role, count: usize, len: usize, fragment: Option<usize>) -> V
     } else {
         Role::Server
     };
-    let mut c = open_with(peer, Config::default().write_fragment_size(fragment));
+    let mut c = open_with(peer, Config::default().with_write_fragment_size(fragment));
     for i in 0..count {
         c.send_binary(&vec![i as u8; len]).unwrap();
     }
@@ -370,7 +370,7 @@ fn allocations_per_batch(role: Role, wire: &[u8], expected: usize, echo: bool) -
 
 #[test]
 fn zero_allocations_up_to_the_read_buffer_size_in_both_roles() {
-    let buffer = Config::default().get_read_buffer_size();
+    let buffer = Config::default().read_buffer_size();
     for role in [Role::Server, Role::Client] {
         // Every frame up to the read buffer's size (payload + at most 8 header bytes here);
         // batches of 8 when they fit in the buffer, so reads straddle frames.
@@ -387,7 +387,7 @@ fn zero_allocations_up_to_the_read_buffer_size_in_both_roles() {
 
 #[test]
 fn zero_allocations_for_fragmented_messages() {
-    let _buffer = Config::default().get_read_buffer_size();
+    let _buffer = Config::default().read_buffer_size();
     for role in [Role::Server, Role::Client] {
         // One message per read: a read that completes several fragmented messages needs
         // storage for each (the first reuses the assembly buffer, the others allocate theirs
@@ -404,7 +404,7 @@ fn zero_allocations_for_fragmented_messages() {
 
 #[test]
 fn zero_allocations_sending_in_both_roles() {
-    let buffer = Config::default().get_read_buffer_size();
+    let buffer = Config::default().read_buffer_size();
     for role in [Role::Server, Role::Client] {
         let mut conn = open_with(role, Config::default());
         let payloads: Vec<Vec<u8>> = [0, 16, 125, 126, 500, buffer - 14]
@@ -464,7 +464,7 @@ fn received_payload_points_into_the_read_buffer() {
 mod tokio_adapter {
     use super::*;
     use hybi::tokio::WebSocketStream;
-    use hybi::Options;
+    use hybi::Timeouts;
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
@@ -485,7 +485,7 @@ mod tokio_adapter {
             for len in [16usize, 1000] {
                 let (server_io, mut peer) = tokio::io::duplex(64 << 10);
                 let conn = Connection::open(Role::Server, Config::default());
-                let mut ws = WebSocketStream::new(server_io, conn, Options::default());
+                let mut ws = WebSocketStream::new(server_io, conn, Timeouts::default());
                 let echo = async move {
                     loop {
                         let Ok(first) = ws.recv().await else { return };
@@ -493,7 +493,7 @@ mod tokio_adapter {
                         while let Some(more) = ws.try_recv() {
                             ws.queue(more).unwrap();
                         }
-                        if ws.flush().await.is_err() {
+                        if ws.flush_queue().await.is_err() {
                             return;
                         }
                     }
@@ -538,28 +538,28 @@ mod tokio_adapter {
             // Shared between connections in a server: not counted.
             let config = Config::default();
             let accepting =
-                hybi::tokio::accept_with(server_io, config.clone(), Options::default(), |_| {
+                hybi::tokio::accept_with(server_io, config.clone(), Timeouts::default(), |_| {
                     Ok(hybi::Accept::new())
                 });
             let request = hybi::ClientRequest::new("ws://example.com/").unwrap();
             // The client sends no pings of its own.
-            let quiet = Options::default().ping_interval(None);
+            let quiet = Timeouts::default().with_ping_interval(None);
             let connecting = hybi::tokio::client_with(client_io, request, client_config(), quiet);
             let (ws, client) = tokio::join!(accepting, connecting);
             let (mut ws, (mut client, _)) = (ws.unwrap(), client.unwrap());
             if stage >= Stage::Busy {
-                let (sent, got) = tokio::join!(client.send(vec![1u8; 200_000]), ws.recv());
+                let (sent, got) = tokio::join!(client.send_message(vec![1u8; 200_000]), ws.recv());
                 sent.unwrap();
                 assert_eq!(got.unwrap().len(), 200_000);
-                let (sent, got) = tokio::join!(ws.send(vec![2u8; 200_000]), client.recv());
+                let (sent, got) = tokio::join!(ws.send_message(vec![2u8; 200_000]), client.recv());
                 sent.unwrap();
                 assert_eq!(got.unwrap().len(), 200_000);
-                let (sent, got) = tokio::join!(client.send("hello"), ws.recv());
+                let (sent, got) = tokio::join!(client.send_message("hello"), ws.recv());
                 sent.unwrap();
                 assert_eq!(got.unwrap().as_text(), Some("hello"));
             }
             if stage == Stage::Idle {
-                // Past `Options::release_after` (2 s), well before the keepalive ping (20 s).
+                // Past `Timeouts::release_after` (2 s), well before the keepalive ping (20 s).
                 tokio::time::advance(std::time::Duration::from_secs(3)).await;
             }
             {
@@ -582,7 +582,7 @@ mod tokio_adapter {
     /// flows, nothing left of the 200 KB messages.
     #[test]
     fn idle_websocket_stream_holds_little_heap() {
-        let buffer = Config::default().get_read_buffer_size() as isize;
+        let buffer = Config::default().read_buffer_size() as isize;
         for stage in [Stage::Opened, Stage::Busy, Stage::Idle] {
             let held = stream_heap_at(stage);
             println!(
@@ -609,7 +609,7 @@ mod tokio_adapter {
 mod blocking_adapter {
     use super::*;
     use hybi::blocking::{Transport, WebSocket};
-    use hybi::Options;
+    use hybi::Timeouts;
     use std::io::{self, Read, Write};
     use std::time::Duration;
 
@@ -666,7 +666,11 @@ mod blocking_adapter {
 
     /// The heap a blocking server `WebSocket` holds at each read of `reads`, from its creation
     /// (the config is shared, and not counted).
-    fn heap_at_reads(reads: Vec<Option<Vec<u8>>>, options: Options, messages: usize) -> Vec<isize> {
+    fn heap_at_reads(
+        reads: Vec<Option<Vec<u8>>>,
+        options: Timeouts,
+        messages: usize,
+    ) -> Vec<isize> {
         let config = Config::default();
         let script = Script::new(reads);
         let base = live();
@@ -681,16 +685,16 @@ mod blocking_adapter {
     /// is due, with no read buffer; between messages it keeps its working buffers.
     #[test]
     fn idle_websocket_holds_no_read_buffer() {
-        let buffer = Config::default().get_read_buffer_size() as isize;
+        let buffer = Config::default().read_buffer_size() as isize;
         let msg = || Some(frame(true, 2, &[1u8; 100], Some(KEY)));
         // Default options: the keepalive ping is not due during the test.
-        let busy = heap_at_reads(vec![None, msg(), None, msg()], Options::default(), 2);
+        let busy = heap_at_reads(vec![None, msg(), None, msg()], Timeouts::default(), 2);
         println!("blocking WebSocket heap at each read, keepalive not due: {busy:?}");
         assert!(busy[0] <= 64, "waiting for the first bytes: {busy:?}");
         assert!(busy[2] >= buffer, "waiting between messages: {busy:?}");
         // The ping is due at once after every input: each wait is an idle one. What remains
         // is the ping's small output buffer.
-        let idle = Options::default().ping_interval(Some(Duration::ZERO));
+        let idle = Timeouts::default().with_ping_interval(Some(Duration::ZERO));
         let idle = heap_at_reads(vec![msg(), None, msg()], idle, 2);
         println!("blocking WebSocket heap at each read, keepalive due: {idle:?}");
         assert!(idle[1] <= 64, "waiting once idle: {idle:?}");
@@ -732,7 +736,7 @@ fn server_lifecycle_allocations(config: Config) -> (usize, usize) {
         match ev {
             Event::Request(req) => {
                 assert_eq!(req.protocols(), ["chat"]);
-                server.accept_default().unwrap();
+                server.accept(hybi::Accept::new()).unwrap();
             }
             Event::Open(_) => opened = true,
             _ => {}
@@ -763,7 +767,7 @@ fn server_lifecycle_allocations(config: Config) -> (usize, usize) {
 /// (it was 82 for this browser request when each field was copied on its own).
 #[test]
 fn a_server_connection_allocates_little_over_its_life() {
-    let config = Config::default().protocols(["chat"]);
+    let config = Config::default().with_protocols(["chat"]);
     let (life, handshake) = server_lifecycle_allocations(config);
     println!("server connection life: {life} allocations, {handshake} in the handshake");
     assert!(life <= 24, "{life} allocations");

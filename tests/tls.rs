@@ -1,12 +1,12 @@
 //! `wss://`: the blocking and tokio clients connect through rustls to a local TLS server that
-//! holds a self-signed certificate for `localhost` (trusted through `Options::tls_config`).
+//! holds a self-signed certificate for `localhost` (trusted through `ConnectOptions::with_tls_config`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
 use hybi::blocking::{self, Transport};
-use hybi::{ClientRequest, CloseCode, Config, Error, Message, Options};
+use hybi::{ClientRequest, CloseCode, ConnectOptions, Error, Message};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 struct Certs {
@@ -78,7 +78,7 @@ fn blocking_tls_echo(config: Arc<rustls::ServerConfig>) -> (u16, std::thread::Jo
         let stream = TlsServerStream(rustls::StreamOwned::new(tls, tcp));
         let mut ws = blocking::accept(stream).unwrap();
         while let Ok(m) = ws.recv() {
-            ws.send(m).unwrap();
+            ws.send_message(m).unwrap();
         }
     });
     (port, handle)
@@ -89,20 +89,16 @@ fn blocking_client_over_wss() {
     let certs = certs();
     let (port, server) = blocking_tls_echo(certs.server.clone());
     let url = format!("wss://localhost:{port}/secure");
-    let options = Options::default().tls_config(certs.client.clone());
-    let (mut ws, response) = blocking::connect_with(
-        ClientRequest::new(&url).unwrap(),
-        Config::default(),
-        options,
-    )
-    .unwrap();
+    let options = ConnectOptions::default().with_tls_config(certs.client.clone());
+    let (mut ws, response) =
+        blocking::connect_with(ClientRequest::new(&url).unwrap(), options).unwrap();
     assert_eq!(response.status(), 101);
     assert!(matches!(ws.get_ref(), blocking::MaybeTlsStream::Tls(_)));
-    ws.send("over TLS").unwrap();
+    ws.send_message("over TLS").unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("over TLS"));
-    ws.send(vec![9u8; 100_000]).unwrap();
+    ws.send_message(vec![9u8; 100_000]).unwrap();
     assert_eq!(ws.recv().unwrap().len(), 100_000);
-    ws.close(CloseCode::NORMAL, "").unwrap();
+    ws.close_with(CloseCode::NORMAL, "").unwrap();
     assert!(ws.recv().unwrap_err().is_normal_close());
     server.join().unwrap();
 }
@@ -127,22 +123,18 @@ async fn tokio_client_over_wss() {
         let tls = acceptor.accept(tcp).await.unwrap();
         let mut ws = hybi::tokio::accept(tls).await.unwrap();
         while let Ok(m) = ws.recv().await {
-            ws.send(m).await.unwrap();
+            ws.send_message(m).await.unwrap();
         }
     });
-    let options = Options::default().tls_config(certs.client.clone());
+    let options = ConnectOptions::default().with_tls_config(certs.client.clone());
     let url = format!("wss://localhost:{port}/");
-    let (mut ws, _) = hybi::tokio::connect_with(
-        ClientRequest::new(&url).unwrap(),
-        Config::default(),
-        options,
-    )
-    .await
-    .unwrap();
+    let (mut ws, _) = hybi::tokio::connect_with(ClientRequest::new(&url).unwrap(), options)
+        .await
+        .unwrap();
     assert!(matches!(ws.get_ref(), hybi::tokio::MaybeTlsStream::Tls(_)));
-    ws.send("async TLS").await.unwrap();
+    ws.send_message("async TLS").await.unwrap();
     assert_eq!(ws.recv().await.unwrap(), Message::text("async TLS"));
-    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    ws.close_with(CloseCode::NORMAL, "").await.unwrap();
     assert!(ws.recv().await.unwrap_err().is_normal_close());
     server.await.unwrap();
 }

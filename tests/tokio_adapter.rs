@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hybi::tokio::WebSocketStream;
-use hybi::{CloseCode, Config, Connection, Error, Message, Options, Role, Timeout};
+use hybi::{CloseCode, Config, Connection, Error, Message, Role, Timeout, Timeouts};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
-fn opts() -> Options {
-    Options::default()
+fn opts() -> Timeouts {
+    Timeouts::default()
 }
 
-fn open_ws(io: DuplexStream, role: Role, options: Options) -> WebSocketStream<DuplexStream> {
+fn open_ws(io: DuplexStream, role: Role, options: Timeouts) -> WebSocketStream<DuplexStream> {
     WebSocketStream::new(io, Connection::open(role, client_config()), options)
 }
 
@@ -51,7 +51,8 @@ async fn recv_is_cancel_safe_under_select() {
 #[tokio::test]
 async fn sink_waits_above_the_high_water_mark() {
     let (a, mut b) = tokio::io::duplex(1024);
-    let mut ws = open_ws(a, Role::Server, opts().write_high_water(8 << 10));
+    let conn = Connection::open(Role::Server, client_config().with_write_high_water(8 << 10));
+    let mut ws = WebSocketStream::new(a, conn, opts());
     let chunk = Message::binary(vec![0u8; 1024]);
     // The peer does not read: feeding stops once ~8 KiB are queued.
     let mut fed = 0;
@@ -81,8 +82,8 @@ async fn sink_waits_above_the_high_water_mark() {
 async fn dead_peer_is_dropped_after_ping_and_pong_timeout() {
     let (a, mut b) = tokio::io::duplex(1 << 16);
     let options = opts()
-        .ping_interval(Some(Duration::from_secs(5)))
-        .pong_timeout(Some(Duration::from_secs(3)));
+        .with_ping_interval(Some(Duration::from_secs(5)))
+        .with_pong_timeout(Some(Duration::from_secs(3)));
     let mut ws = open_ws(a, Role::Client, options);
     let started = tokio::time::Instant::now();
     let err = ws.recv().await.unwrap_err();
@@ -99,15 +100,15 @@ async fn dead_peer_is_dropped_after_ping_and_pong_timeout() {
 async fn live_peer_keeps_the_connection_open() {
     let (a, b) = tokio::io::duplex(1 << 16);
     let options = opts()
-        .ping_interval(Some(Duration::from_secs(5)))
-        .pong_timeout(Some(Duration::from_secs(3)));
+        .with_ping_interval(Some(Duration::from_secs(5)))
+        .with_pong_timeout(Some(Duration::from_secs(3)));
     let mut client = open_ws(a, Role::Client, options.clone());
     let mut server = open_ws(b, Role::Server, options);
     // The server answers pings while it waits in recv; after a minute of silence both are open.
     let server_task = tokio::spawn(async move { server.recv().await.map(|m| m.len()) });
     let r = tokio::time::timeout(Duration::from_secs(60), client.recv()).await;
     assert!(r.is_err(), "client recv ended: {r:?}");
-    client.send("done").await.unwrap();
+    client.send_message("done").await.unwrap();
     assert_eq!(server_task.await.unwrap().unwrap(), 4);
 }
 
@@ -117,9 +118,9 @@ async fn close_handshake_times_out_when_peer_never_answers() {
     let mut ws = open_ws(
         a,
         Role::Client,
-        opts().close_timeout(Some(Duration::from_secs(2))),
+        opts().with_close_timeout(Some(Duration::from_secs(2))),
     );
-    ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+    ws.close_with(CloseCode::NORMAL, "bye").await.unwrap();
     let started = tokio::time::Instant::now();
     let err = ws.recv().await.unwrap_err();
     assert!(matches!(err, Error::Timeout(Timeout::Close)), "{err:?}");
@@ -134,9 +135,9 @@ async fn wait_for_eof_after_close_is_bounded() {
     let mut ws = open_ws(
         a,
         Role::Client,
-        opts().close_timeout(Some(Duration::from_secs(2))),
+        opts().with_close_timeout(Some(Duration::from_secs(2))),
     );
-    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    ws.close_with(CloseCode::NORMAL, "").await.unwrap();
     b.write_all(&sframe(true, 8, &close_payload(1000, "")))
         .await
         .unwrap();
@@ -147,7 +148,7 @@ async fn wait_for_eof_after_close_is_bounded() {
 #[tokio::test(start_paused = true)]
 async fn opening_handshake_timeout() {
     let (a, _b) = tokio::io::duplex(1 << 16);
-    let options = opts().handshake_timeout(Some(Duration::from_secs(10)));
+    let options = opts().with_handshake_timeout(Some(Duration::from_secs(10)));
     let started = tokio::time::Instant::now();
     let r =
         hybi::tokio::accept_with(a, Config::default(), options, |_| Ok(hybi::Accept::new())).await;
@@ -162,8 +163,8 @@ async fn opening_handshake_timeout() {
 async fn idle_timeout_closes_with_1001() {
     let (a, mut b) = tokio::io::duplex(1 << 16);
     let options = opts()
-        .idle_timeout(Some(Duration::from_secs(30)))
-        .ping_interval(None);
+        .with_idle_timeout(Some(Duration::from_secs(30)))
+        .with_ping_interval(None);
     let mut ws = open_ws(a, Role::Server, options);
     let recv = tokio::spawn(async move { ws.recv().await });
     let mut buf = vec![0u8; 64];
@@ -227,7 +228,7 @@ async fn try_recv_answers_a_whole_batch_with_one_write() {
         n += 1;
     }
     assert_eq!(n, 20);
-    ws.flush().await.unwrap();
+    ws.flush_queue().await.unwrap();
     let mut buf = vec![0u8; 1024];
     let got = b.read(&mut buf).await.unwrap();
     assert_eq!(got, 20 * 3, "all 20 echoes arrive in one read");
@@ -260,11 +261,11 @@ async fn close_is_bounded_when_the_peer_stopped_reading() {
     let mut ws = open_ws(
         a,
         Role::Server,
-        opts().close_timeout(Some(Duration::from_secs(3))),
+        opts().with_close_timeout(Some(Duration::from_secs(3))),
     );
     ws.queue(Message::binary(vec![0u8; 64 << 10])).unwrap();
     let started = tokio::time::Instant::now();
-    let err = ws.close(CloseCode::GOING_AWAY, "").await.unwrap_err();
+    let err = ws.close_with(CloseCode::GOING_AWAY, "").await.unwrap_err();
     assert!(matches!(err, Error::Timeout(Timeout::Close)), "{err:?}");
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert!(matches!(

@@ -8,7 +8,7 @@
 //! No other error appears.
 #![no_main]
 
-use hybi::frame::CloseFrame;
+use hybi::CloseFrame;
 use hybi::FrameError;
 use libfuzzer_sys::fuzz_target;
 

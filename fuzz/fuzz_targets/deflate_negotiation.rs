@@ -32,12 +32,12 @@ use libfuzzer_sys::fuzz_target;
 fn config(b: &[u8]) -> DeflateConfig {
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
     DeflateConfig::default()
-        .level(u32::from(at(0) % 10))
-        .server_max_window_bits(8 + at(1) % 8)
-        .client_max_window_bits(8 + at(2) % 8)
-        .server_no_context_takeover(at(3) & 1 != 0)
-        .client_no_context_takeover(at(3) & 2 != 0)
-        .threshold(usize::from(at(4)))
+        .with_level(u32::from(at(0) % 10))
+        .with_server_max_window_bits(8 + at(1) % 8)
+        .with_client_max_window_bits(8 + at(2) % 8)
+        .with_server_no_context_takeover(at(3) & 1 != 0)
+        .with_client_no_context_takeover(at(3) & 2 != 0)
+        .with_threshold(usize::from(at(4)))
 }
 
 /// What a config asks for, read back from its offer (the config's fields are private).

@@ -9,7 +9,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hybi::frame::{apply_mask, apply_mask_naive, FrameHeader, Opcode, Status, MAX_HEADER_LEN};
+use hybi::frame::{apply_mask, FrameHeader, Opcode, Status, MAX_HEADER_LEN};
+use hybi::testing::apply_mask_naive;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]

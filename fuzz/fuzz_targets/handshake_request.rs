@@ -17,8 +17,8 @@
 #![no_main]
 
 use hybi::frame::Status;
-use hybi::handshake::{Accept, ClientRequest, Request, Response};
 use hybi::HandshakeError;
+use hybi::{Accept, ClientRequest, Request, Response};
 use hybi_fuzz::has_empty_line;
 use libfuzzer_sys::fuzz_target;
 
@@ -115,7 +115,7 @@ fn check_accept(req: &Request) {
             Ok(Status::Complete((resp, used))) => {
                 assert_eq!(used, len);
                 assert_eq!(resp.status(), 101);
-                assert_eq!(resp.protocol(), accept.get_protocol());
+                assert_eq!(resp.protocol(), accept.selected_protocol());
             }
             other => panic!("client refused {accept:?} for {req:?}: {other:?}"),
         }

@@ -17,8 +17,9 @@
 #![no_main]
 
 use hybi::frame::Status;
-use hybi::handshake::{encode_key, Accept, ClientRequest, Request, Response};
+use hybi::handshake::encode_key;
 use hybi::HandshakeError;
+use hybi::{Accept, ClientRequest, Request, Response};
 use hybi_fuzz::has_empty_line;
 use libfuzzer_sys::fuzz_target;
 
@@ -59,12 +60,12 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(resp.status(), 101);
             assert!(resp.headers().count() <= max_headers);
             if let Some(p) = resp.protocol() {
-                assert!(client.get_protocols().iter().any(|o| o == p));
+                assert!(client.offered_protocols().iter().any(|o| o == p));
             }
             for e in resp.extensions() {
                 let name = e.split(';').next().unwrap().trim();
                 let offered = client
-                    .get_extensions()
+                    .offered_extensions()
                     .iter()
                     .flat_map(|o| o.split(','))
                     .any(|o| {
@@ -123,7 +124,7 @@ fuzz_target!(|data: &[u8]| {
     match Response::parse(&answer, &client, &key, 8192, 64) {
         Ok(Status::Complete((resp, used))) => {
             assert_eq!(used, head_len);
-            assert_eq!(resp.protocol(), accept.get_protocol());
+            assert_eq!(resp.protocol(), accept.selected_protocol());
         }
         other => panic!("own answer refused: {other:?}"),
     }

@@ -34,8 +34,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use hybi::{
-    ClientRequest, CloseCode, Config, Connection, DeflateConfig, Event, Failure, FixedMask,
-    Message, MessageKind, State,
+    ClientRequest, CloseCode, Config, Connection, DeflateConfig, Event, Failure, Message,
+    MessageKind, State,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -82,19 +82,19 @@ const URL: &str = "ws://server.example.com/chat";
 fn connection(flags: u8, max: u64) -> Connection {
     let bits = [15, 9, 10, 12][usize::from(flags >> 3 & 3)];
     let d = DeflateConfig::default()
-        .server_no_context_takeover(flags & 2 != 0)
-        .client_no_context_takeover(flags & 4 != 0)
-        .server_max_window_bits(bits)
-        .client_max_window_bits(bits);
+        .with_server_no_context_takeover(flags & 2 != 0)
+        .with_client_no_context_takeover(flags & 4 != 0)
+        .with_server_max_window_bits(bits)
+        .with_client_max_window_bits(bits);
     let base = Config::default()
-        .max_message_size(max)
-        .max_frame_size(1 << 16)
-        .max_fragments(64)
-        .stream_fragments(flags & 0x20 != 0)
-        .deflate(d);
+        .with_max_message_size(max)
+        .with_max_frame_size(1 << 16)
+        .with_max_fragments(64)
+        .with_stream_fragments(flags & 0x20 != 0)
+        .with_deflate(d);
     let mut client = Connection::client(
         ClientRequest::new(URL).unwrap(),
-        base.clone().mask_source(FixedMask(KEY)),
+        base.clone().with_mask_source(hybi::testing::FixedMask(KEY)),
     );
     let mut server = Connection::server(base);
     let mut extensions = None;
@@ -104,7 +104,7 @@ fn connection(flags: u8, max: u64) -> Connection {
         server.handle_input(&c);
         while let Some(ev) = server.next_event() {
             if let Event::Request(_) = ev {
-                server.accept_default().unwrap();
+                server.accept(hybi::Accept::new()).unwrap();
             }
         }
         let s = server.pending_output().to_vec();

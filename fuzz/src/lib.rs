@@ -19,10 +19,12 @@
 //! Missing header bytes read as zero, so any input is valid and a seed can be `00 00` followed
 //! by raw frames.
 
-use hybi::frame::{CloseFrame, FrameHeader, Opcode, Status};
-use hybi::handshake::{accept_key, encode_key, ClientRequest, Request, Response};
+use hybi::frame::{FrameHeader, Opcode, Status};
+use hybi::handshake::{accept_key, encode_key};
+use hybi::CloseFrame;
+use hybi::{ClientRequest, Request, Response};
 use hybi::{
-    CloseCode, Config, Connection, Event, FixedMask, Message, MessageKind, Role, State, Timeout,
+    CloseCode, Config, Connection, Event, Message, MessageKind, Reject, Role, State, Timeout,
     UsageError,
 };
 
@@ -145,17 +147,17 @@ impl Plan {
 
     fn config(&self) -> Config {
         Config::default()
-            .max_message_size(MAX_MESSAGE)
-            .max_frame_size(MAX_MESSAGE / 2)
-            .max_fragments(64)
-            .max_header_bytes(2048)
-            .max_headers(16)
-            .read_buffer_size(64)
-            .mask_source(FixedMask(KEY))
-            .protocols(["chat"])
-            .stream_fragments(self.flags & 0x04 != 0)
-            .auto_pong(self.flags & 0x08 == 0)
-            .write_fragment_size((self.flags & 0x10 != 0).then_some(100))
+            .with_max_message_size(MAX_MESSAGE)
+            .with_max_frame_size(MAX_MESSAGE / 2)
+            .with_max_fragments(64)
+            .with_max_header_bytes(2048)
+            .with_max_headers(16)
+            .with_read_buffer_size(64)
+            .with_mask_source(hybi::testing::FixedMask(KEY))
+            .with_protocols(["chat"])
+            .with_stream_fragments(self.flags & 0x04 != 0)
+            .with_auto_pong(self.flags & 0x08 == 0)
+            .with_write_fragment_size((self.flags & 0x10 != 0).then_some(100))
     }
 
     fn connection(&self) -> Connection {
@@ -413,10 +415,10 @@ impl<'p> Driver<'p> {
                 assert_eq!(self.conn.request(), Some(req));
                 self.request = Some(req.clone());
                 if self.plan.flags & 0x40 != 0 {
-                    assert_eq!(self.conn.reject(403, b"no"), Ok(()));
+                    assert_eq!(self.conn.reject(Reject::new(403).body("no")), Ok(()));
                     self.rejected = true;
                 } else {
-                    assert_eq!(self.conn.accept_default(), Ok(()));
+                    assert_eq!(self.conn.accept(hybi::Accept::new()), Ok(()));
                     self.accepted = true;
                 }
                 // Accepting processes pipelined frames: the new events are drained next.
@@ -822,7 +824,7 @@ pub fn check_frames_prefix(mut bytes: &[u8], role: Role, truncated_ok: bool) {
         let len = h.payload_len as usize;
         let mut payload = bytes[used..used + len].to_vec();
         if let Some(k) = h.mask {
-            hybi::frame::apply_mask_naive(&mut payload, k, 0);
+            hybi::testing::apply_mask_naive(&mut payload, k, 0);
         }
         bytes = &bytes[used + len..];
         match h.opcode {

@@ -5,9 +5,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use crate::error::{HandshakeError, ProtocolError};
+use super::ProtocolError;
 use crate::frame::{CloseCode, CloseFrame};
-use crate::handshake::{Request, Response};
+use crate::handshake::{HandshakeError, Request, Response};
 use crate::utf8::Utf8Bytes;
 
 /// A complete data message.
@@ -139,11 +139,15 @@ pub enum Failure {
 
 /// The deadlines an adapter keeps for a connection (the core has no clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Timeout {
     /// The opening handshake did not complete in time.
     Handshake,
-    /// A keepalive ping got no answer (no input at all) in time: the peer is presumed dead.
+    /// A keepalive ping got no answer (no input at all), and the peer took none of our bytes,
+    /// in time: the peer is presumed dead.
     Pong,
+    /// Output waited with the peer taking none of it for too long: the peer is presumed dead.
+    Write,
     /// No message arrived for the idle timeout.
     Idle,
     /// The closing handshake did not complete in time.
@@ -155,60 +159,10 @@ impl core::fmt::Display for Timeout {
         f.write_str(match self {
             Self::Handshake => "opening handshake timed out",
             Self::Pong => "keepalive ping got no answer in time",
+            Self::Write => "the peer took no data for too long",
             Self::Idle => "connection idle for too long",
             Self::Close => "closing handshake timed out",
         })
-    }
-}
-
-/// A server's refusal of an upgrade request: an HTTP status (400..=599), headers and a body.
-///
-/// ```
-/// use hybi::Reject;
-/// let r = Reject::new(403).body("origin not allowed").header("X-Reason", "origin");
-/// assert_eq!(r.status(), 403);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reject {
-    /// A rejection with `status` and no body.
-    pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Sets the body (sent as `text/plain; charset=utf-8`).
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// Adds a response header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// The status.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    pub(crate) fn parts(&self) -> (u16, Vec<(&str, &str)>, &[u8]) {
-        let headers = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        (self.status, headers, &self.body)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The sans-IO connection state machine: CONNECTING → OPEN → CLOSING → CLOSED.
 
+mod error;
 mod event;
 mod output;
 mod recv;
@@ -10,18 +11,19 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 
+pub(crate) use crate::frame::{CloseCode, CloseFrame};
+pub use error::ProtocolError;
 pub use event::{
-    CloseOutcome, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind, Reject,
-    Timeout,
+    CloseOutcome, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind, Timeout,
 };
 
-use crate::config::{Config, Role};
-use crate::error::{HandshakeError, ProtocolError, UsageError};
+use crate::config::Config;
+use crate::error::UsageError;
 use crate::extensions::deflate::{self, Deflate};
-use crate::frame::{apply_mask, CloseCode, CloseFrame, FrameHeader, Opcode, MAX_HEADER_LEN};
-use crate::handshake::{self, Accept, ClientRequest, Request, Response};
+use crate::frame::{apply_mask, FrameHeader, Opcode, MAX_HEADER_LEN};
+use crate::handshake::{Accept, ClientRequest, HandshakeError, Reject, Request, Response};
+use crate::role::{Role, State};
 use crate::utf8::Utf8Validator;
-use crate::State;
 use output::Output;
 use recv::Recv;
 
@@ -179,24 +181,20 @@ impl Connection {
     pub fn client(request: ClientRequest, config: Config) -> Self {
         let mut conn = Self::new(Role::Client, config, Phase::Open);
         let mut nonce = [0u8; 16];
-        conn.config.mask_source_ref().fill(&mut nonce);
-        let key = handshake::encode_key(&nonce);
+        conn.config.mask_source().fill(&mut nonce);
+        let key = crate::handshake::encode_key(&nonce);
         let mut request = request;
-        if let Some(d) = conn
-            .config
-            .get_deflate()
-            .filter(|_| cfg!(feature = "deflate"))
-        {
+        if let Some(d) = conn.config.deflate().filter(|_| cfg!(feature = "deflate")) {
             if !request
-                .get_extensions()
+                .offered_extensions()
                 .iter()
                 .any(|e| deflate::is_deflate(e))
             {
                 request = request.extension(d.offer());
             }
         }
-        for p in conn.config.get_protocols() {
-            if !request.get_protocols().contains(p) {
+        for p in conn.config.protocols() {
+            if !request.offered_protocols().contains(p) {
                 request = request.protocol(p.clone());
             }
         }
@@ -384,14 +382,14 @@ impl Connection {
     }
 
     fn min_read(&self) -> usize {
-        self.config.get_read_buffer_size().max(64)
+        self.config.read_buffer_size().max(64)
     }
 
     /// A read filled all the room it was offered, so more is probably waiting (a batch of
     /// messages, a large frame): offer twice as much next time, up to `max_read_size`.
     fn grow_read_size(&mut self) {
         let min = self.min_read();
-        let max = self.config.get_max_read_size().max(min);
+        let max = self.config.max_read_size().max(min);
         self.read_size = self.read_size.max(min).saturating_mul(2).min(max);
     }
 
@@ -413,7 +411,7 @@ impl Connection {
     fn read_hint(&self) -> usize {
         let base = self.base_read();
         match self.recv.awaiting_payload() {
-            Some(rest) if !self.config.get_stream_fragments() => {
+            Some(rest) if !self.config.stream_fragments() => {
                 // Grow with the data, not with what a header claims (a 16 MiB claim with no data
                 // behind it costs nothing): room for at most 8 times what the buffer holds, so a
                 // large frame takes a few reallocations (64 KiB, 576 KiB, 5 MiB, 16 MiB), not
@@ -503,7 +501,7 @@ impl Connection {
     /// Server: parses the request head. Returns `true` when the phase changed.
     fn read_request(&mut self) -> bool {
         let cfg = &self.config;
-        match Request::parse(&self.rx, cfg.get_max_header_bytes(), cfg.get_max_headers()) {
+        match Request::parse(&self.rx, cfg.max_header_bytes(), cfg.max_headers()) {
             Ok(crate::frame::Status::Partial { .. }) => false,
             Ok(crate::frame::Status::Complete((request, used))) => {
                 let _ = self.rx.split_to(used);
@@ -537,13 +535,13 @@ impl Connection {
             &self.rx,
             request,
             key,
-            cfg.get_max_header_bytes(),
-            cfg.get_max_headers(),
+            cfg.max_header_bytes(),
+            cfg.max_headers(),
         ) {
             Ok(crate::frame::Status::Partial { .. }) => false,
             Ok(crate::frame::Status::Complete((response, used))) => {
                 let _ = self.rx.split_to(used);
-                let negotiated = match cfg.get_deflate() {
+                let negotiated = match cfg.deflate() {
                     Some(d) => deflate::accept_client(response.extensions(), d)
                         .map(|p| p.and_then(|p| Deflate::new(Role::Client, p, d))),
                     None if response.extensions().iter().any(|e| deflate::is_deflate(e)) => {
@@ -588,6 +586,9 @@ impl Connection {
     /// Server: accepts the request reported by [`Event::Request`] and queues the 101 response.
     /// The connection is OPEN at once, and frames the client pipelined are processed.
     ///
+    /// When the [`Accept`] names no subprotocol, the first one the client offered that is in
+    /// [`Config::protocols`] is chosen (none when there is no match).
+    ///
     /// Fails when no request is waiting, when the chosen subprotocol was not offered, or when an
     /// extra header cannot be sent.
     pub fn accept(&mut self, accept: Accept) -> Result<(), UsageError> {
@@ -600,12 +601,14 @@ impl Connection {
         };
         accept.validate(request)?;
         let mut accept = accept;
+        if accept.selected_protocol().is_none() {
+            let offered = request.protocols();
+            if let Some(p) = offered.iter().find(|p| self.config.protocols().contains(p)) {
+                accept = accept.protocol(p.clone());
+            }
+        }
         let mut extensions = Vec::new();
-        if let Some(d) = self
-            .config
-            .get_deflate()
-            .filter(|_| cfg!(feature = "deflate"))
-        {
+        if let Some(d) = self.config.deflate().filter(|_| cfg!(feature = "deflate")) {
             if let Some((answer, params)) = deflate::negotiate_server(request.extensions(), d) {
                 self.deflate = Deflate::new(Role::Server, params, d).map(Box::new);
                 accept = accept.extension_header(answer.clone());
@@ -617,7 +620,7 @@ impl Connection {
         accept.encode_to(request, self.out.buf());
         let head = self.out.buf().len() - queued;
         self.out.commit(head);
-        self.protocol = accept.get_protocol().map(String::from);
+        self.protocol = accept.selected_protocol().map(String::from);
         self.phase = Phase::Open;
         self.events.push_back(Event::Open(Box::new(Handshake {
             protocol: self.protocol.clone(),
@@ -628,55 +631,18 @@ impl Connection {
         Ok(())
     }
 
-    /// Server: accepts with the first subprotocol the client offered that is in
-    /// [`Config::protocols`] (none when there is no match).
-    pub fn accept_default(&mut self) -> Result<(), UsageError> {
-        let chosen = self.request().and_then(|r| {
-            r.protocols()
-                .iter()
-                .find(|p| self.config.get_protocols().contains(p))
-                .cloned()
-        });
-        let accept = match chosen {
-            Some(p) => Accept::new().protocol(p),
-            None => Accept::new(),
-        };
-        self.accept(accept)
-    }
-
-    /// Server: rejects the request with an HTTP error (`status` in 400..=599) and `body`; the
-    /// connection becomes CLOSED and wants the transport shut down.
-    pub fn reject(&mut self, status: u16, body: &[u8]) -> Result<(), UsageError> {
-        self.reject_with(status, &[], body)
-    }
-
-    /// Like [`reject`](Self::reject), with extra response headers.
-    pub fn reject_with(
-        &mut self,
-        status: u16,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Result<(), UsageError> {
+    /// Server: refuses the request reported by [`Event::Request`] with the [`Reject`]'s HTTP
+    /// status, headers and body; the connection becomes CLOSED and wants the transport shut
+    /// down once the response is written.
+    pub fn reject(&mut self, reject: Reject) -> Result<(), UsageError> {
         if self.request().is_none() {
             return Err(UsageError::WrongState(self.state()));
         }
         let mut head = Vec::new();
-        handshake::reject_response(status, headers, body, &mut head)?;
+        reject.encode(&mut head)?;
         self.queue_raw(&head);
         self.abandon(Initiator::Local, None);
         Ok(())
-    }
-
-    /// Server: applies the application's decision about the waiting request: accept, or
-    /// reject with the [`Reject`]'s status, headers and body.
-    pub fn decide(&mut self, decision: Result<Accept, Reject>) -> Result<(), UsageError> {
-        match decision {
-            Ok(accept) => self.accept(accept),
-            Err(reject) => {
-                let (status, headers, body) = reject.parts();
-                self.reject_with(status, &headers, body)
-            }
-        }
     }
 
     /// Reports that a deadline the adapter keeps has passed; the core decides what follows.
@@ -736,7 +702,7 @@ impl Connection {
         };
         let unfragmented = self
             .config
-            .get_write_fragment_size()
+            .write_fragment_size()
             .is_none_or(|n| bytes.len() <= n);
         if self.role == Role::Server
             && bytes.len() >= ZERO_COPY_MIN
@@ -778,7 +744,7 @@ impl Connection {
 
     /// Queues a message's payload as frames of at most `write_fragment_size` bytes.
     fn queue_message(&mut self, kind: MessageKind, data: &[u8], compressed: bool) {
-        let size = match self.config.get_write_fragment_size() {
+        let size = match self.config.write_fragment_size() {
             Some(n) if n > 0 => n,
             _ => usize::MAX,
         };
@@ -976,7 +942,7 @@ impl Connection {
 
     /// How large a buffer a busy connection keeps between reads: the largest read.
     fn busy_keep(&self) -> usize {
-        read_room(self.config.get_max_read_size().max(self.min_read()))
+        read_room(self.config.max_read_size().max(self.min_read()))
     }
 
     /// Tells the connection that its transport has been quiet for a while, then releases
@@ -1026,7 +992,7 @@ impl Connection {
 
     fn next_mask(&mut self) -> [u8; 4] {
         if usize::from(self.mask_pos) + 4 > self.mask_pool.len() {
-            self.config.mask_source_ref().fill(&mut self.mask_pool);
+            self.config.mask_source().fill(&mut self.mask_pool);
             self.mask_pos = 0;
         }
         let p = usize::from(self.mask_pos);

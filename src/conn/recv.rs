@@ -4,11 +4,12 @@
 use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::ProtocolError;
 use super::{Connection, Event, Fragment, Message, MessageKind, Phase};
-use crate::config::Role;
-use crate::error::{FrameError, ProtocolError};
 use crate::extensions::deflate::InflateError;
+use crate::frame::FrameError;
 use crate::frame::{apply_mask, CloseCode, CloseFrame, FrameHeader, Opcode, Status};
+use crate::role::Role;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 
 /// Receive-side progress through the current frame and message.
@@ -96,7 +97,7 @@ impl Connection {
         if h.opcode.is_control() {
             return Ok(());
         }
-        let max_frame = self.config.get_max_frame_size();
+        let max_frame = self.config.max_frame_size();
         if h.payload_len > max_frame || usize::try_from(h.payload_len).is_err() {
             return Err(FrameError::FrameTooLarge {
                 len: h.payload_len,
@@ -104,8 +105,8 @@ impl Connection {
             }
             .into());
         }
-        let max_msg = self.config.get_max_message_size();
-        let max_frames = self.config.get_max_fragments();
+        let max_msg = self.config.max_message_size();
+        let max_frames = self.config.max_fragments();
         // §5.4: a continuation needs an open message; a new message needs none open.
         let msg = match (h.opcode, self.recv.msg) {
             (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
@@ -207,7 +208,7 @@ impl Connection {
             }
             f.done = avail;
         }
-        if self.config.get_stream_fragments() {
+        if self.config.stream_fragments() {
             return self.stream_data(f, msg, avail);
         }
         if (avail as u64) < f.remaining {
@@ -277,7 +278,7 @@ impl Connection {
         f.done = 0;
         let frame_done = f.remaining == 0;
         let fin = frame_done && f.header.fin;
-        let max = self.config.get_max_message_size();
+        let max = self.config.max_message_size();
         let limit =
             usize::try_from(max.saturating_sub(self.recv.inflated_delivered)).unwrap_or(usize::MAX);
         let before = self.recv.inflated.len();
@@ -324,7 +325,7 @@ impl Connection {
             self.recv.msg = None;
             self.recv.inflated_delivered = 0;
             let data = Bytes::from(core::mem::take(&mut self.recv.inflated));
-            if self.config.get_stream_fragments() {
+            if self.config.stream_fragments() {
                 self.events.push_back(Event::Fragment(Fragment {
                     kind: msg.kind,
                     data,
@@ -333,7 +334,7 @@ impl Connection {
             } else {
                 self.deliver(msg.kind, data);
             }
-        } else if self.config.get_stream_fragments() && !self.recv.inflated.is_empty() {
+        } else if self.config.stream_fragments() && !self.recv.inflated.is_empty() {
             let data = Bytes::from(core::mem::take(&mut self.recv.inflated));
             self.recv.inflated_delivered += data.len() as u64;
             self.events.push_back(Event::Fragment(Fragment {
@@ -357,7 +358,7 @@ impl Connection {
         match opcode {
             Opcode::Ping => {
                 let payload = payload.freeze();
-                if self.config.get_auto_pong() {
+                if self.config.auto_pong() {
                     self.queue_pong(payload.clone());
                 }
                 self.events.push_back(Event::Ping(payload));

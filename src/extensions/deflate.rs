@@ -11,14 +11,15 @@
 use alloc::format;
 use alloc::string::String;
 
-use crate::config::Role;
 use crate::handshake::split_list;
+use crate::role::Role;
 
 /// The extension's registered name.
 pub(crate) const NAME: &str = "permessage-deflate";
 
 /// Settings for permessage-deflate (RFC 7692), set with
-/// [`Config::deflate`](crate::Config::deflate). Off unless configured.
+/// [`Config::with_deflate`](crate::Config::with_deflate). Off unless configured. Builders are
+/// named `with_*`, getters after the setting.
 ///
 /// | setting | default | meaning |
 /// |---|---|---|
@@ -38,8 +39,9 @@ pub(crate) const NAME: &str = "permessage-deflate";
 ///
 /// ```
 /// use hybi::{Config, DeflateConfig};
-/// let cfg = Config::default().deflate(DeflateConfig::default().level(1).client_no_context_takeover(true));
-/// assert!(cfg.get_deflate().is_some());
+/// let cfg = Config::default()
+///     .with_deflate(DeflateConfig::default().with_level(1).with_client_no_context_takeover(true));
+/// assert_eq!(cfg.deflate().map(|d| d.level()), Some(1));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeflateConfig {
@@ -66,39 +68,75 @@ impl Default for DeflateConfig {
 
 impl DeflateConfig {
     /// The compression level, 0 (none) to 9 (best); clamped to 9.
-    pub fn level(mut self, level: u32) -> Self {
+    #[must_use]
+    pub fn with_level(mut self, level: u32) -> Self {
         self.level = level.min(9);
         self
     }
 
+    /// The value set by [`with_level`](Self::with_level).
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
     /// The server's window bits, 8-15 (clamped).
-    pub fn server_max_window_bits(mut self, bits: u8) -> Self {
+    #[must_use]
+    pub fn with_server_max_window_bits(mut self, bits: u8) -> Self {
         self.server_max_window_bits = bits.clamp(8, 15);
         self
     }
 
+    /// The value set by [`with_server_max_window_bits`](Self::with_server_max_window_bits).
+    pub fn server_max_window_bits(&self) -> u8 {
+        self.server_max_window_bits
+    }
+
     /// The client's window bits, 8-15 (clamped).
-    pub fn client_max_window_bits(mut self, bits: u8) -> Self {
+    #[must_use]
+    pub fn with_client_max_window_bits(mut self, bits: u8) -> Self {
         self.client_max_window_bits = bits.clamp(8, 15);
         self
     }
 
+    /// The value set by [`with_client_max_window_bits`](Self::with_client_max_window_bits).
+    pub fn client_max_window_bits(&self) -> u8 {
+        self.client_max_window_bits
+    }
+
     /// Ask for (client) or apply (server) `server_no_context_takeover`.
-    pub fn server_no_context_takeover(mut self, on: bool) -> Self {
+    #[must_use]
+    pub fn with_server_no_context_takeover(mut self, on: bool) -> Self {
         self.server_no_context_takeover = on;
         self
     }
 
+    /// The value set by [`with_server_no_context_takeover`](Self::with_server_no_context_takeover).
+    pub fn server_no_context_takeover(&self) -> bool {
+        self.server_no_context_takeover
+    }
+
     /// Apply (client) or ask for (server) `client_no_context_takeover`.
-    pub fn client_no_context_takeover(mut self, on: bool) -> Self {
+    #[must_use]
+    pub fn with_client_no_context_takeover(mut self, on: bool) -> Self {
         self.client_no_context_takeover = on;
         self
     }
 
+    /// The value set by [`with_client_no_context_takeover`](Self::with_client_no_context_takeover).
+    pub fn client_no_context_takeover(&self) -> bool {
+        self.client_no_context_takeover
+    }
+
     /// Messages shorter than `bytes` are sent uncompressed.
-    pub fn threshold(mut self, bytes: usize) -> Self {
+    #[must_use]
+    pub fn with_threshold(mut self, bytes: usize) -> Self {
         self.threshold = bytes;
         self
+    }
+
+    /// The value set by [`with_threshold`](Self::with_threshold).
+    pub fn threshold(&self) -> usize {
+        self.threshold
     }
 
     /// The client's offer, as one `Sec-WebSocket-Extensions` element (RFC 7692 §7.1).
@@ -634,9 +672,9 @@ mod tests {
     #[test]
     fn server_applies_its_own_limits() {
         let cfg = DeflateConfig::default()
-            .server_max_window_bits(10)
-            .client_max_window_bits(11)
-            .server_no_context_takeover(true);
+            .with_server_max_window_bits(10)
+            .with_client_max_window_bits(11)
+            .with_server_no_context_takeover(true);
         let (resp, p) = negotiate_server(
             &offers(&["permessage-deflate; client_max_window_bits"]),
             &cfg,
@@ -692,9 +730,9 @@ mod tests {
         );
         // What we asked for must be honoured.
         let strict = DeflateConfig::default()
-            .server_max_window_bits(10)
-            .server_no_context_takeover(true)
-            .client_max_window_bits(12);
+            .with_server_max_window_bits(10)
+            .with_server_no_context_takeover(true)
+            .with_client_max_window_bits(12);
         assert_eq!(
             strict.offer(),
             "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12"
@@ -726,7 +764,7 @@ mod tests {
             server_max_window_bits: 15,
             client_max_window_bits: 15,
         };
-        let cfg = DeflateConfig::default().threshold(0);
+        let cfg = DeflateConfig::default().with_threshold(0);
         let mut d = Deflate::new(Role::Client, params, &cfg).unwrap();
         let mut out = Vec::new();
         d.inflate(

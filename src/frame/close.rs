@@ -4,12 +4,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::error::{FrameError, UsageError};
+use super::FrameError;
+use crate::error::UsageError;
 
 /// A close status code (RFC 6455 §7.4): an open newtype over `u16` with the RFC's named codes.
 ///
 /// ```
-/// use hybi::frame::CloseCode;
+/// use hybi::CloseCode;
 /// assert_eq!(u16::from(CloseCode::NORMAL), 1000);
 /// assert!(CloseCode::from(4000).is_receivable());
 /// assert!(!CloseCode::NO_STATUS.is_sendable()); // 1005 never appears on the wire
@@ -127,7 +128,7 @@ impl CloseFrame {
     /// length (≤ 125) is checked by the frame decoder.
     ///
     /// ```
-    /// use hybi::frame::{CloseCode, CloseFrame};
+    /// use hybi::{CloseCode, CloseFrame};
     /// let f = CloseFrame::parse(&[0x03, 0xe8, b'b', b'y', b'e']).unwrap().unwrap();
     /// assert_eq!((f.code, f.reason.as_str()), (CloseCode::NORMAL, "bye"));
     /// assert!(CloseFrame::parse(&[]).unwrap().is_none());

@@ -10,8 +10,8 @@
 //! | |1|2|3|       |K|             |                               |
 //! ```
 
+use super::FrameError;
 use super::{Opcode, Status};
-use crate::error::FrameError;
 
 /// The longest possible header: 2 bytes, an 8-byte extended length and a 4-byte mask key.
 pub const MAX_HEADER_LEN: usize = 14;

@@ -2,16 +2,18 @@
 //!
 //! Everything here is a pure function over byte slices; nothing keeps state between calls.
 
-mod close;
+pub(crate) mod close;
+pub(crate) mod error;
 mod header;
-mod mask;
+pub(crate) mod mask;
 mod opcode;
 
-pub use close::{CloseCode, CloseFrame};
+// Close codes and frames are part of the connection API: their one public path is the crate
+// root (`hybi::CloseCode`), like the wire format's error (`hybi::FrameError`).
+pub(crate) use close::{CloseCode, CloseFrame};
+pub(crate) use error::FrameError;
 pub use header::{FrameHeader, MAX_HEADER_LEN};
 pub use mask::apply_mask;
-#[doc(hidden)]
-pub use mask::apply_mask_naive;
 pub use opcode::Opcode;
 
 /// The result of a parser that may need more input.

@@ -1,6 +1,6 @@
 //! Frame opcodes (RFC 6455 §5.2, §11.8).
 
-use crate::error::FrameError;
+use super::FrameError;
 
 /// A frame's opcode. The reserved values 0x3-0x7 and 0xB-0xF are rejected when decoding (§5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

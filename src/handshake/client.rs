@@ -6,18 +6,19 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::server::check_headers;
+use super::HandshakeError;
 use super::{
     accept_key_bytes, collect_headers, extension_name, has_token, head_window, incomplete,
     is_field_value, is_token, offer_name, parse_error, put_decimal, put_header, put_list_header,
     split_list, with_header_slots, Headers,
 };
-use crate::error::{HandshakeError, UsageError};
+use crate::error::UsageError;
 use crate::frame::Status;
 
 /// The client's opening handshake request, built from a `ws://` or `wss://` URL (§3, §4.1).
 ///
 /// ```
-/// use hybi::handshake::ClientRequest;
+/// use hybi::ClientRequest;
 ///
 /// let req = ClientRequest::new("wss://[::1]:8443/chat?room=1")?
 ///     .origin("http://example.com")
@@ -207,12 +208,12 @@ impl ClientRequest {
     }
 
     /// The offered subprotocols, in order.
-    pub fn get_protocols(&self) -> &[String] {
+    pub fn offered_protocols(&self) -> &[String] {
         &self.protocols
     }
 
     /// The offered extensions, in order, as given.
-    pub fn get_extensions(&self) -> &[String] {
+    pub fn offered_extensions(&self) -> &[String] {
         &self.extensions
     }
 
@@ -389,7 +390,7 @@ impl Response {
             let text = core::str::from_utf8(&joined).unwrap_or("");
             let mut elements = split_list(text, b',');
             let chosen = match (elements.next(), elements.next()) {
-                (Some(p), None) => req.get_protocols().iter().find(|offered| *offered == p),
+                (Some(p), None) => req.offered_protocols().iter().find(|offered| *offered == p),
                 _ => None,
             };
             match chosen {
@@ -412,7 +413,7 @@ impl Response {
                     "invalid Sec-WebSocket-Extensions",
                 ))?;
                 let offered = req
-                    .get_extensions()
+                    .offered_extensions()
                     .iter()
                     .flat_map(|offer| split_list(offer, b','))
                     .any(|offer| offer_name(offer).eq_ignore_ascii_case(name));

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use hybi::frame::Status;
-//! use hybi::handshake::{Accept, ClientRequest, Request, Response};
+//! use hybi::{Accept, ClientRequest, Request, Response};
 //!
 //! // Client: build the request. The key comes from 16 random bytes (§4.1 item 7).
 //! let client = ClientRequest::new("ws://example.com/chat")?.protocol("chat");
@@ -48,14 +48,18 @@ use base64::Engine as _;
 use bytes::BufMut;
 use sha1::{Digest, Sha1};
 
-use crate::error::HandshakeError;
 use crate::frame::Status;
 
-mod client;
-mod server;
+pub(crate) mod client;
+pub(crate) mod error;
+pub(crate) mod server;
 
-pub use client::{ClientRequest, Response};
-pub use server::{reject_response, Accept, Request};
+// The request and response types are the handshake API: their one public path is the crate
+// root (`hybi::Request`), like the handshake's error (`hybi::HandshakeError`).
+pub(crate) use client::{ClientRequest, Response};
+pub(crate) use error::HandshakeError;
+pub use server::reject_response;
+pub(crate) use server::{Accept, Reject, Request};
 
 /// The GUID appended to `Sec-WebSocket-Key` to compute `Sec-WebSocket-Accept` (RFC 6455 §1.3,
 /// §4.2.2 step 5.4).

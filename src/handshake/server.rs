@@ -6,19 +6,20 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::HandshakeError;
 use super::{
     accept_key_bytes, collect_headers, extension_name, has_token, head_window, incomplete,
     is_field_value, is_token, is_valid_key, parse_error, put_decimal, put_header, span_in,
     split_list, with_header_slots, Headers, Span,
 };
-use crate::error::{HandshakeError, UsageError};
+use crate::error::UsageError;
 use crate::frame::Status;
 
 /// A parsed and validated client opening handshake (§4.2.1).
 ///
 /// ```
 /// use hybi::frame::Status;
-/// use hybi::handshake::Request;
+/// use hybi::Request;
 ///
 /// // The example request of RFC 6455 §1.2.
 /// let head = b"GET /chat HTTP/1.1\r\n\
@@ -356,7 +357,7 @@ fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, HandshakeErr
 ///
 /// ```
 /// # use hybi::frame::Status;
-/// # use hybi::handshake::{Accept, Request};
+/// # use hybi::{Accept, Request};
 /// # let head = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 /// #     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
 /// #     Sec-WebSocket-Version: 13\r\n\r\n";
@@ -403,7 +404,7 @@ impl Accept {
     }
 
     /// The chosen subprotocol, if any.
-    pub fn get_protocol(&self) -> Option<&str> {
+    pub fn selected_protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
 
@@ -607,6 +608,64 @@ impl HandshakeError {
         let mut out = Vec::with_capacity(160 + body.len());
         write_reject(status, headers, body.as_bytes(), &mut out);
         out
+    }
+}
+
+/// A server's refusal of an upgrade request: an HTTP status (400..=599), headers and a body.
+///
+/// ```
+/// use hybi::Reject;
+/// let r = Reject::new(403).body("origin not allowed").header("X-Reason", "origin");
+/// assert_eq!(r.status(), 403);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reject {
+    /// A rejection with `status` and no body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Sets the body (sent as `text/plain; charset=utf-8`).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The extra response headers, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The body.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Appends the complete HTTP response ([`reject_response`]).
+    pub(crate) fn encode(&self, dst: &mut Vec<u8>) -> Result<(), UsageError> {
+        let headers: Vec<(&str, &str)> = self.headers().collect();
+        reject_response(self.status, &headers, &self.body, dst)
     }
 }
 

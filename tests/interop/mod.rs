@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hybi::blocking::{self, Transport};
 use hybi::{
     Accept, ClientRequest, CloseCode, CloseFrame, CloseOutcome, Config, Error, Event, Initiator,
-    Message, MessageKind, Options, Reject, Request,
+    Message, MessageKind, Reject, Request, Timeouts,
 };
 
 /// The subprotocol both sides offer and accept.
@@ -277,10 +277,14 @@ pub async fn tokio_connect_with(
     hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>,
     Vec<String>,
 ) {
-    let (ws, response) =
-        hybi::tokio::connect_with(client_request(port), config, Options::default())
-            .await
-            .expect("hybi tokio client: connect");
+    let (ws, response) = hybi::tokio::connect_with(
+        client_request(port),
+        hybi::ConnectOptions::default()
+            .with_config(config)
+            .with_timeouts(Timeouts::default()),
+    )
+    .await
+    .expect("hybi tokio client: connect");
     assert_eq!(response.status(), 101);
     assert_eq!(response.protocol(), Some(SUBPROTOCOL), "subprotocol");
     assert_eq!(ws.connection().protocol(), Some(SUBPROTOCOL), "subprotocol");
@@ -292,7 +296,7 @@ pub async fn tokio_client_checklist(port: u16) -> ClientClose {
     let mut ws = tokio_connect(port).await;
     tokio_run_steps(&mut ws, checklist()).await;
     let start = Instant::now();
-    ws.close(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
+    ws.close_with(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
         .await
         .unwrap();
     tokio_finish_close(&mut ws, start).await
@@ -308,7 +312,7 @@ pub async fn tokio_client_run(
     let (mut ws, extensions) = tokio_connect_with(port, config).await;
     tokio_run_steps(&mut ws, steps).await;
     let start = Instant::now();
-    ws.close(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
+    ws.close_with(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
         .await
         .unwrap();
     (tokio_finish_close(&mut ws, start).await, extensions)
@@ -322,7 +326,7 @@ where
         let name = format!("hybi tokio client: {name}");
         match step {
             Step::Echo(m) => {
-                ws.send(m.clone()).await.expect(&name);
+                ws.send_message(m.clone()).await.expect(&name);
                 check_echo(&name, &ws.recv().await.expect(&name), &m);
             }
             Step::Fragments(kind, parts) => {
@@ -332,7 +336,7 @@ where
                         .send_fragment(kind, p, fin)
                         .expect(&name);
                 }
-                ws.flush().await.expect(&name);
+                ws.flush_queue().await.expect(&name);
                 check_echo(&name, &ws.recv().await.expect(&name), &joined(kind, &parts));
             }
             Step::Ping(p) => {
@@ -354,7 +358,7 @@ where
 pub async fn tokio_client_server_close(port: u16) -> ClientClose {
     let mut ws = tokio_connect(port).await;
     let start = Instant::now();
-    ws.send(close_command(SERVER_CLOSE)).await.unwrap();
+    ws.send_message(close_command(SERVER_CLOSE)).await.unwrap();
     tokio_finish_close(&mut ws, start).await
 }
 
@@ -385,9 +389,13 @@ where
 // ------------------------------------------------------------------ hybi blocking client
 
 pub fn blocking_connect(port: u16) -> blocking::WebSocket<blocking::MaybeTlsStream> {
-    let (ws, response) =
-        blocking::connect_with(client_request(port), Config::default(), Options::default())
-            .expect("hybi blocking client: connect");
+    let (ws, response) = blocking::connect_with(
+        client_request(port),
+        hybi::ConnectOptions::default()
+            .with_config(Config::default())
+            .with_timeouts(Timeouts::default()),
+    )
+    .expect("hybi blocking client: connect");
     assert_eq!(response.status(), 101);
     assert_eq!(response.protocol(), Some(SUBPROTOCOL), "subprotocol");
     assert_eq!(ws.connection().protocol(), Some(SUBPROTOCOL), "subprotocol");
@@ -401,7 +409,7 @@ pub fn blocking_client_checklist(port: u16) -> ClientClose {
         let name = format!("hybi blocking client: {name}");
         match step {
             Step::Echo(m) => {
-                ws.send(m.clone()).expect(&name);
+                ws.send_message(m.clone()).expect(&name);
                 check_echo(&name, &ws.recv().expect(&name), &m);
             }
             Step::Fragments(kind, parts) => {
@@ -411,7 +419,7 @@ pub fn blocking_client_checklist(port: u16) -> ClientClose {
                         .send_fragment(kind, p, fin)
                         .expect(&name);
                 }
-                ws.flush().expect(&name);
+                ws.flush_queue().expect(&name);
                 check_echo(&name, &ws.recv().expect(&name), &joined(kind, &parts));
             }
             Step::Ping(p) => {
@@ -428,7 +436,8 @@ pub fn blocking_client_checklist(port: u16) -> ClientClose {
         }
     }
     let start = Instant::now();
-    ws.close(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1).unwrap();
+    ws.close_with(CLIENT_CLOSE.0.into(), CLIENT_CLOSE.1)
+        .unwrap();
     blocking_finish_close(&mut ws, start)
 }
 
@@ -436,7 +445,7 @@ pub fn blocking_client_checklist(port: u16) -> ClientClose {
 pub fn blocking_client_server_close(port: u16) -> ClientClose {
     let mut ws = blocking_connect(port);
     let start = Instant::now();
-    ws.send(close_command(SERVER_CLOSE)).unwrap();
+    ws.send_message(close_command(SERVER_CLOSE)).unwrap();
     blocking_finish_close(&mut ws, start)
 }
 
@@ -514,7 +523,7 @@ pub async fn tokio_echo<S>(stream: S, config: Config) -> ServerEnd
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let ws = match hybi::tokio::accept_with(stream, config, Options::default(), decide).await {
+    let ws = match hybi::tokio::accept_with(stream, config, Timeouts::default(), decide).await {
         Ok(ws) => ws,
         Err(error) => {
             return ServerEnd {
@@ -556,7 +565,10 @@ where
         conn.handle_input(&buf[..n]);
         while let Some(ev) = conn.next_event() {
             match ev {
-                Event::Request(req) => conn.decide(decide(&req)).unwrap(),
+                Event::Request(req) => match decide(&req) {
+                    Ok(accept) => conn.accept(accept).unwrap(),
+                    Err(reject) => conn.reject(reject).unwrap(),
+                },
                 Event::Open(h) => break 'handshake h,
                 Event::Closed(o) => {
                     return ServerEnd {
@@ -576,7 +588,7 @@ where
         }
     };
     // The 101 (and anything after it) is written by the stream.
-    let ws = hybi::tokio::WebSocketStream::new(stream, conn, Options::default());
+    let ws = hybi::tokio::WebSocketStream::new(stream, conn, Timeouts::default());
     let mut end = tokio_echo_loop(ws).await;
     end.extensions = handshake.extensions;
     end
@@ -591,8 +603,8 @@ where
     let error = loop {
         let sent = match ws.recv_event().await {
             Ok(Event::Message(m)) => match reply_to(m) {
-                Reply::Echo(m) => ws.send(m).await,
-                Reply::Close(code, reason) => ws.close(code, &reason).await,
+                Reply::Echo(m) => ws.send_message(m).await,
+                Reply::Close(code, reason) => ws.close_with(code, &reason).await,
                 Reply::Fragments(parts) => {
                     for (i, p) in parts.iter().enumerate() {
                         let fin = i + 1 == parts.len();
@@ -600,7 +612,7 @@ where
                             .send_fragment(MessageKind::Text, p, fin)
                             .unwrap();
                     }
-                    ws.flush().await
+                    ws.flush_queue().await
                 }
             },
             Ok(Event::CloseReceived(f)) => {
@@ -623,7 +635,7 @@ where
 }
 
 pub fn blocking_echo<S: Transport>(stream: S, config: Config) -> ServerEnd {
-    let mut ws = match blocking::accept_with(stream, config, Options::default(), decide) {
+    let mut ws = match blocking::accept_with(stream, config, Timeouts::default(), decide) {
         Ok(ws) => ws,
         Err(error) => {
             return ServerEnd {
@@ -639,8 +651,8 @@ pub fn blocking_echo<S: Transport>(stream: S, config: Config) -> ServerEnd {
     let error = loop {
         let sent = match ws.recv_event() {
             Ok(Event::Message(m)) => match reply_to(m) {
-                Reply::Echo(m) => ws.send(m),
-                Reply::Close(code, reason) => ws.close(code, &reason),
+                Reply::Echo(m) => ws.send_message(m),
+                Reply::Close(code, reason) => ws.close_with(code, &reason),
                 Reply::Fragments(parts) => {
                     for (i, p) in parts.iter().enumerate() {
                         let fin = i + 1 == parts.len();
@@ -648,7 +660,7 @@ pub fn blocking_echo<S: Transport>(stream: S, config: Config) -> ServerEnd {
                             .send_fragment(MessageKind::Text, p, fin)
                             .unwrap();
                     }
-                    ws.flush()
+                    ws.flush_queue()
                 }
             },
             Ok(Event::CloseReceived(f)) => {

@@ -4,13 +4,14 @@
 pub mod wire;
 
 use hybi::frame::{FrameHeader, Opcode, Status};
-use hybi::{ClientRequest, CloseCode, Config, Connection, Event, FixedMask, Message, Role, State};
+use hybi::testing::FixedMask;
+use hybi::{ClientRequest, CloseCode, Config, Connection, Event, Message, Role, State};
 
 /// The mask key tests use, so client output is byte-exact.
 pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 pub fn client_config() -> Config {
-    Config::default().mask_source(FixedMask(KEY))
+    Config::default().with_mask_source(FixedMask(KEY))
 }
 
 /// Raw frame bytes: `mask` masks the payload as a client would.
@@ -34,7 +35,7 @@ pub fn frame_rsv(fin: bool, rsv: u8, opcode: u8, payload: &[u8], mask: Option<[u
     let mut p = payload.to_vec();
     if let Some(k) = mask {
         out.extend_from_slice(&k);
-        hybi::frame::apply_mask_naive(&mut p, k, 0);
+        hybi::testing::apply_mask_naive(&mut p, k, 0);
     }
     out.extend_from_slice(&p);
     out
@@ -80,7 +81,7 @@ pub fn decode_frames(mut bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
         let len = h.payload_len as usize;
         let mut p = bytes[n..n + len].to_vec();
         if let Some(k) = h.mask {
-            hybi::frame::apply_mask_naive(&mut p, k, 0);
+            hybi::testing::apply_mask_naive(&mut p, k, 0);
         }
         frames.push((h, p));
         bytes = &bytes[n + len..];
@@ -137,7 +138,7 @@ pub fn open(role: Role) -> Connection {
 }
 
 pub fn open_with(role: Role, cfg: Config) -> Connection {
-    Connection::open(role, cfg.mask_source(FixedMask(KEY)))
+    Connection::open(role, cfg.with_mask_source(FixedMask(KEY)))
 }
 
 /// Feeds `bytes` and returns the event transcript and the frames sent in response.
@@ -219,7 +220,7 @@ impl Pair {
             }
             while let Some(ev) = self.server.next_event() {
                 if let Event::Request(_) = ev {
-                    self.server.accept_default().unwrap();
+                    self.server.accept(hybi::Accept::new()).unwrap();
                 }
                 self.server_log.push(describe(&ev));
             }

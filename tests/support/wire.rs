@@ -24,7 +24,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hybi::{Accept, ClientRequest, Config, Connection, Error, Event, Options, Role};
+use hybi::{Accept, ClientRequest, Config, Connection, Error, Event, Role, Timeouts};
 
 /// The RFC 6455 §1.3 example key, and its accept value.
 pub const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -654,8 +654,8 @@ impl Report {
 }
 
 /// The options every echo endpoint uses: no keepalive pings (they would be extra frames).
-pub fn quiet_options() -> Options {
-    Options::default().ping_interval(None)
+pub fn quiet_options() -> Timeouts {
+    Timeouts::default().with_ping_interval(None)
 }
 
 async fn tokio_echo<S>(mut ws: hybi::tokio::WebSocketStream<S>, report: &mut Report)
@@ -668,7 +668,7 @@ where
         match ev {
             Ok(Event::Message(m)) => {
                 report.messages += 1;
-                if let Err(e) = ws.send(m).await {
+                if let Err(e) = ws.send_message(m).await {
                     report.end = Some(e);
                     return;
                 }
@@ -693,7 +693,7 @@ fn blocking_echo<S: hybi::blocking::Transport>(
         match ev {
             Ok(Event::Message(m)) => {
                 report.messages += 1;
-                if let Err(e) = ws.send(m) {
+                if let Err(e) = ws.send_message(m) {
                     report.end = Some(e);
                     return;
                 }
@@ -723,7 +723,7 @@ impl Server {
     }
 }
 
-pub fn spawn_server(adapter: Adapter, config: Config, options: Options) -> Server {
+pub fn spawn_server(adapter: Adapter, config: Config, options: Timeouts) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, reports) = mpsc::channel();
@@ -807,14 +807,26 @@ pub fn spawn_echo_client(
                     .build()
                     .unwrap();
                 rt.block_on(async {
-                    match hybi::tokio::connect_with(request, config, quiet_options()).await {
+                    match hybi::tokio::connect_with(
+                        request,
+                        hybi::ConnectOptions::default()
+                            .with_config(config)
+                            .with_timeouts(quiet_options()),
+                    )
+                    .await
+                    {
                         Ok((ws, _)) => tokio_echo(ws, &mut report).await,
                         Err(e) => report.handshake = Err(e),
                     }
                 });
             }
             Adapter::Blocking => {
-                match hybi::blocking::connect_with(request, config, quiet_options()) {
+                match hybi::blocking::connect_with(
+                    request,
+                    hybi::ConnectOptions::default()
+                        .with_config(config)
+                        .with_timeouts(quiet_options()),
+                ) {
                     Ok((ws, _)) => blocking_echo(ws, &mut report),
                     Err(e) => report.handshake = Err(e),
                 }

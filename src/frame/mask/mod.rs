@@ -69,7 +69,7 @@ fn apply_mask_long(buf: &mut [u8], key: [u8; 4]) {
 }
 
 /// The byte-at-a-time reference implementation of [`apply_mask`], for tests and benchmarks.
-#[doc(hidden)]
+#[cfg(any(test, feature = "__testing"))]
 pub fn apply_mask_naive(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, b) in buf.iter_mut().enumerate() {
         *b ^= key[(offset + i) & 3];

@@ -1,11 +1,12 @@
-//! rustls client setup shared by the adapters: the bundled web PKI roots by default.
+//! rustls client setup shared by both adapters: the bundled web PKI roots by default.
 
 use std::sync::Arc;
 
-use crate::{Error, Options};
+use super::ConnectOptions;
+use crate::driver::Error;
 
 /// The default client configuration: ring, safe protocol versions, the web PKI roots.
-pub(crate) fn default_config() -> Result<Arc<rustls::ClientConfig>, Error> {
+fn default_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -18,23 +19,16 @@ pub(crate) fn default_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     Ok(Arc::new(config))
 }
 
-pub(crate) fn config(options: &Options) -> Result<Arc<rustls::ClientConfig>, Error> {
-    match options.get_tls_config() {
+/// The configuration `options` asks for, or the default one.
+pub(crate) fn config(options: &ConnectOptions) -> Result<Arc<rustls::ClientConfig>, Error> {
+    match options.tls_config() {
         Some(c) => Ok(c.clone()),
         None => default_config(),
     }
 }
 
+/// The name the server's certificate is checked against.
 pub(crate) fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Error> {
     rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| Error::Tls(format!("invalid server name {host:?}: {e}")))
-}
-
-#[cfg(feature = "blocking")]
-pub(crate) fn client_connection(
-    host: &str,
-    options: &Options,
-) -> Result<rustls::ClientConnection, Error> {
-    rustls::ClientConnection::new(config(options)?, server_name(host)?)
-        .map_err(|e| Error::Tls(e.to_string()))
 }

@@ -1,0 +1,383 @@
+//! The blocking adapter: a [`WebSocket`] over any `std::io::Read + Write` transport.
+//!
+//! A loop over the shared [`Driver`](crate::driver::Driver): it writes what the core queues,
+//! reads into the core's buffer, hands out the core's events and keeps the deadlines of
+//! [`Timeouts`] with the transport's read and write timeouts, while it receives and while it
+//! sends. It holds no protocol logic.
+//!
+//! One thread can read while another writes: [`WebSocket::into_split`] (for sockets).
+//!
+//! ```no_run
+//! use hybi::blocking;
+//! let (mut ws, _response) = blocking::connect("ws://127.0.0.1:8080/chat")?;
+//! ws.send_message("hello")?;
+//! let reply = ws.recv()?;
+//! println!("{:?}", reply.as_text());
+//! ws.close_with(hybi::CloseCode::NORMAL, "bye")?;
+//! # Ok::<(), hybi::Error>(())
+//! ```
+
+mod split;
+mod transport;
+
+use std::io::{self, IoSlice};
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::conn::{CloseCode, Connection, Event, Message};
+pub use crate::connect::blocking::MaybeTlsStream;
+use crate::connect::ConnectOptions;
+use crate::driver::{Driver, Error, Timeouts};
+use crate::error::UsageError;
+use crate::handshake::{Accept, ClientRequest, Reject, Request, Response};
+pub use split::{ReadHalf, WriteHalf};
+use transport::{timed_out, Armed};
+pub use transport::{SplitTransport, Transport};
+
+/// Most slices one vectored write takes.
+const MAX_SLICES: usize = 64;
+
+/// A WebSocket over a blocking transport.
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    stream: S,
+    driver: Driver,
+    read_timeout: Armed,
+    write_timeout: Armed,
+    /// Bytes the last read brought: the next read zero-fills at most twice that (see
+    /// [`read_some`]).
+    last_read: usize,
+}
+
+/// Connects to a `ws://` or `wss://` URL with the default [`ConnectOptions`].
+pub fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    connect_with(ClientRequest::new(url)?, ConnectOptions::default())
+}
+
+/// Connects with a request (subprotocols, Origin, headers) and options (config, timeouts,
+/// TLS).
+pub fn connect_with(
+    request: ClientRequest,
+    options: ConnectOptions,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    request.validate()?;
+    let stream = crate::connect::blocking::open(&request, &options)?;
+    client_with(
+        stream,
+        request,
+        options.config().clone(),
+        options.timeouts().clone(),
+    )
+}
+
+/// Runs the client handshake over an established transport.
+pub fn client<S: Transport>(
+    stream: S,
+    request: ClientRequest,
+) -> Result<(WebSocket<S>, Response), Error> {
+    client_with(stream, request, Config::default(), Timeouts::default())
+}
+
+/// Like [`client`], with a config and timeouts.
+pub fn client_with<S: Transport>(
+    stream: S,
+    request: ClientRequest,
+    config: Config,
+    timeouts: Timeouts,
+) -> Result<(WebSocket<S>, Response), Error> {
+    request.validate()?;
+    let mut ws = WebSocket::new(stream, Connection::client(request, config), timeouts);
+    let response = ws.handshake(None::<fn(&Request) -> Result<Accept, Reject>>)?;
+    Ok((
+        ws,
+        response.ok_or(UsageError::WrongState(crate::State::Open))?,
+    ))
+}
+
+/// Runs the server handshake, accepting any valid request with the default config.
+pub fn accept<S: Transport>(stream: S) -> Result<WebSocket<S>, Error> {
+    accept_with(stream, Config::default(), Timeouts::default(), |_| {
+        Ok(Accept::new())
+    })
+}
+
+/// Runs the server handshake; `decide` sees the request (path, Origin, offered subprotocols,
+/// headers) and accepts with an [`Accept`] or refuses with a [`Reject`].
+///
+/// A rejected or invalid request ends in `Err` after the HTTP error response is sent.
+pub fn accept_with<S, F>(
+    stream: S,
+    config: Config,
+    timeouts: Timeouts,
+    decide: F,
+) -> Result<WebSocket<S>, Error>
+where
+    S: Transport,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let mut ws = WebSocket::new(stream, Connection::server(config), timeouts);
+    ws.handshake(Some(decide))?;
+    Ok(ws)
+}
+
+impl<S: Transport> WebSocket<S> {
+    /// Wraps a transport and a connection in any state (e.g. [`Connection::open`] for a
+    /// handshake done elsewhere).
+    pub fn new(stream: S, conn: Connection, timeouts: Timeouts) -> Self {
+        Self {
+            stream,
+            driver: Driver::new(conn, timeouts, Instant::now),
+            read_timeout: Armed::default(),
+            write_timeout: Armed::default(),
+            last_read: 0,
+        }
+    }
+
+    fn handshake<F>(&mut self, decide: Option<F>) -> Result<Option<Response>, Error>
+    where
+        F: FnOnce(&Request) -> Result<Accept, Reject>,
+    {
+        let mut decide = decide;
+        loop {
+            let event = self.recv_event()?;
+            if let Some(done) = self.driver.handshake_step(event, &mut decide) {
+                return done;
+            }
+        }
+    }
+
+    /// Waits for the next message. Pings are answered and close frames echoed on the way.
+    /// Once the connection has closed, every call returns the error that says how
+    /// ([`Error::Closed`] after a close handshake). With
+    /// [`Config::stream_fragments`](crate::Config::stream_fragments) on, use
+    /// [`recv_event`](Self::recv_event) (this returns [`UsageError::StreamingFragments`]).
+    pub fn recv(&mut self) -> Result<Message, Error> {
+        if self.driver.connection().config().stream_fragments() {
+            return Err(UsageError::StreamingFragments.into());
+        }
+        loop {
+            if let Event::Message(m) = self.recv_event()? {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// Waits for the next event the application may care about: messages, fragments (with
+    /// `stream_fragments`), pings, pongs and the peer's close frame.
+    pub fn recv_event(&mut self) -> Result<Event, Error> {
+        loop {
+            self.write_out()?;
+            if let Some(result) = self.driver.next_event() {
+                return result;
+            }
+            // Taking events can queue output (the close frame after the last event).
+            if !self.driver.wants_write() {
+                self.read_once()?;
+            }
+        }
+    }
+
+    /// Queues a message (text for `&str`/`String`, binary for `Vec<u8>`/`Bytes`) and writes
+    /// everything queued.
+    pub fn send_message(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        self.queue(message)?;
+        self.flush_queue()
+    }
+
+    /// Queues a message without writing it: queued messages go out together on the next
+    /// [`flush_queue`](Self::flush_queue).
+    pub fn queue(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        Ok(self.driver.connection_mut().send(message.into())?)
+    }
+
+    /// Sends a ping.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.driver.connection_mut().send_ping(payload)?;
+        self.flush_queue()
+    }
+
+    /// Starts the closing handshake and writes the close frame. Keep calling
+    /// [`recv`](Self::recv) until it returns [`Error::Closed`] to complete it (messages in
+    /// flight still arrive).
+    ///
+    /// Bounded by [`Timeouts::close_timeout`] (on transports with
+    /// [`Transport::set_write_timeout`]): against a peer that stopped reading, the connection
+    /// is dropped with [`Error::Timeout`].
+    pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.driver.connection_mut().close(code, reason)?;
+        self.flush_queue()
+    }
+
+    /// Writes everything queued, keeping the deadlines while it waits for the transport.
+    /// Fails once the connection has ended without writing it.
+    pub fn flush_queue(&mut self) -> Result<(), Error> {
+        self.write_out()?;
+        self.driver.unwritten_error().map_or(Ok(()), Err)
+    }
+
+    /// The driver: the connection and its deadlines.
+    pub fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    /// The connection (state, buffered amount, protocol, close outcome...).
+    pub fn connection(&self) -> &Connection {
+        self.driver.connection()
+    }
+
+    /// The connection, mutably: commands queued here are written by the next call that
+    /// writes ([`flush_queue`](Self::flush_queue), [`recv`](Self::recv), ...).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        self.driver.connection_mut()
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The transport, mutably. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// The transport and the driver, taken apart.
+    pub fn into_parts(self) -> (S, Driver) {
+        (self.stream, self.driver)
+    }
+
+    /// The transport, dropping the connection.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    /// Writes queued output until none is left (or the connection ends), with the transport's
+    /// write timeout set to the next deadline, which is acted on when it passes: a peer that
+    /// takes nothing is dropped by the pong or write timeout instead of blocking forever.
+    fn write_out(&mut self) -> Result<(), Error> {
+        loop {
+            if self.driver.wants_shutdown() {
+                // The peer may be gone already; the close completes either way.
+                let _ = self.stream.shutdown_write();
+                self.driver.shut_down();
+            }
+            if !self.driver.wants_write() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let deadline = self.driver.deadline();
+            if deadline.is_some_and(|at| at <= now) {
+                self.driver.on_deadline();
+                continue;
+            }
+            let stream = &mut self.stream;
+            self.write_timeout
+                .arm(now, deadline, |t| stream.set_write_timeout(t))?;
+            // Waiting starts now, unless this write makes progress.
+            self.driver.write_blocked();
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = self.driver.output(&mut slices);
+            let written = self.stream.write_vectored(&slices[..n]);
+            match written {
+                Ok(0) => return self.failed_write(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.driver.wrote(n);
+                    if !self.driver.wants_write() {
+                        if let Err(e) = self.stream.flush() {
+                            return self.failed_write(e);
+                        }
+                    }
+                }
+                Err(e) if timed_out(&e) => self.driver.on_deadline(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.failed_write(e),
+            }
+        }
+    }
+
+    fn failed_write(&mut self, e: io::Error) -> Result<(), Error> {
+        self.driver.write_failed(e).map_or(Ok(()), Err)
+    }
+
+    /// One read (or one passed deadline), with the transport's read timeout set to the next
+    /// deadline.
+    fn read_once(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        let deadline = self.driver.deadline();
+        if deadline.is_some_and(|at| at <= now) {
+            self.driver.on_deadline();
+            return Ok(());
+        }
+        if !self.driver.wants_read() {
+            // Only the clock can move the connection on (the driver always has an answer
+            // once neither reading nor writing is left).
+            std::thread::sleep(deadline.map_or(std::time::Duration::from_millis(1), |at| at - now));
+            return Ok(());
+        }
+        let stream = &mut self.stream;
+        self.read_timeout
+            .arm(now, deadline, |t| stream.set_read_timeout(t))?;
+        match self.read_input() {
+            Ok(n) => self.driver.read_done(n),
+            Err(e) if timed_out(&e) => {
+                self.driver.read_idle();
+                self.driver.on_deadline();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if let Some(err) = self.driver.read_failed(e) {
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads once from the transport into the connection. A connection that holds no read
+    /// buffer (an idle one, or a new one) waits with a buffer on the stack; the read buffer is
+    /// allocated when bytes arrive.
+    fn read_input(&mut self) -> io::Result<usize> {
+        let stream = &mut self.stream;
+        if !self.driver.read_buffer_released() {
+            let limit = self.last_read.saturating_mul(2);
+            let n = self.driver.read_into(|buf| read_some(stream, buf, limit))?;
+            self.last_read = n;
+            return Ok(n);
+        }
+        let mut stack = [0u8; 1024];
+        let n = stream.read(&mut stack)?;
+        if n > 0 {
+            self.driver.received(&stack[..n]);
+        }
+        Ok(n)
+    }
+}
+
+impl<S: SplitTransport> WebSocket<S> {
+    /// Splits the connection into a half that receives and a half that sends, for two
+    /// threads: a reader thread answers pings and close frames, a writer thread sends, and
+    /// two peers that each send a lot before reading no longer wait on each other. Both halves
+    /// keep the deadlines. Needs a second handle to the transport ([`SplitTransport`]: TCP and
+    /// Unix sockets; a TLS stream has one state for both directions and cannot be split this
+    /// way).
+    pub fn into_split(self) -> io::Result<(ReadHalf<S>, WriteHalf<S>)> {
+        split::split(self.stream, self.driver)
+    }
+}
+
+/// Reads once into the spare capacity of `buf`, but into at most `limit` bytes of it (and at
+/// least 1 KiB). `std::io::Read` needs initialized memory, so the room is zero-filled first:
+/// with the core's read size grown to 64 KiB for a burst, zero-filling all of it before every
+/// small read would cost more than the read. Twice the last read keeps up with a growing burst.
+fn read_some<S: io::Read>(
+    stream: &mut S,
+    buf: &mut bytes::BytesMut,
+    limit: usize,
+) -> io::Result<usize> {
+    let start = buf.len();
+    let room = (buf.capacity() - start).min(limit).max(1024);
+    buf.resize(start + room, 0);
+    let result = stream.read(&mut buf[start..]);
+    buf.truncate(start + *result.as_ref().unwrap_or(&0));
+    result
+}
