@@ -1075,7 +1075,8 @@ enum Side {
 
 /// The raw peer of [`cancelled_sends_then_close`]: reads through a 20 MB/s throttle, parses
 /// every frame with the test suite's own parser, checks messages `0..n` in order, then the
-/// close frame (1000), then that nothing follows it; answers the close and reads to EOF.
+/// close frame (1000), then that nothing follows it; answers the close (and, as a server,
+/// shuts its write half down) and reads to EOF.
 async fn raw_peer_checks_frames<S>(
     s: S,
     first: Vec<u8>,
@@ -1112,6 +1113,10 @@ async fn raw_peer_checks_frames<S>(
                         client_close(1000)
                     };
                     s.write_all(&reply).await.unwrap();
+                    if masked {
+                        // A server closes TCP first (RFC 6455 §7.1.1).
+                        s.shutdown().await.unwrap();
+                    }
                 }
                 F {
                     fin: true,

@@ -90,6 +90,14 @@ impl Progress {
         }
     }
 
+    /// The sum of all counters: it moves while the case makes progress.
+    fn total(&self) -> u64 {
+        lock(&self.inner.counters)
+            .iter()
+            .map(|(_, c, _)| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub fn report(&self) -> String {
         let mut parts = Vec::new();
         for (name, c, total) in lock(&self.inner.counters).iter() {
@@ -123,13 +131,18 @@ pub enum Flavor {
     MultiThread,
 }
 
+/// A case whose counters have not moved for this long has stalled: it fails then, even when
+/// its deadline (long, for a long case) is still far.
+pub const STALL: Duration = Duration::from_secs(15);
+
 /// How much longer than its deadline the watchdog thread gives a case whose runtime does not
 /// come back (a task that blocks its thread), before failing it anyway.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs an async case on a fresh runtime of `flavor`, on a thread of its own. Past `deadline`
-/// the case fails with its progress report; if its runtime does not even return (a blocked
-/// thread), a watchdog fails it `WATCHDOG_GRACE` later. It never hangs.
+/// Runs an async case on a fresh runtime of `flavor`, on a thread of its own. Past `deadline`,
+/// or once its counters have not moved for [`STALL`], the case fails with its progress report;
+/// if its runtime does not even return (a blocked thread), a watchdog fails it
+/// `WATCHDOG_GRACE` later. It never hangs.
 pub fn run_async<F, Fut>(name: &str, flavor: Flavor, deadline: Duration, case: F)
 where
     F: FnOnce(Progress) -> Fut + Send + 'static,
@@ -156,19 +169,50 @@ where
             }
             .expect("runtime");
             let pc = p.clone();
-            let result = rt.block_on(async move { tokio::time::timeout(deadline, case(pc)).await });
+            let result = rt.block_on(async move {
+                // The report is taken while the case is still alive: dropping it wakes its
+                // tasks, which would update their notes.
+                let case = case(pc.clone());
+                let mut case = std::pin::pin!(case);
+                tokio::select! {
+                    () = &mut case => Ok(()),
+                    () = tokio::time::sleep(deadline) => Err((
+                        format!("deadline of {deadline:?} passed"),
+                        pc.report(),
+                    )),
+                    since = stalled(&pc) => Err((
+                        format!(
+                            "no progress for {STALL:?} (deadlock or lost wake-up?), {since:.1?} \
+                             after the start"
+                        ),
+                        pc.report(),
+                    )),
+                }
+            });
             rt.shutdown_timeout(Duration::from_secs(1));
-            if result.is_err() {
+            if let Err((why, report)) = result {
                 p.run_expiry_hooks();
-                panic!(
-                    "{thread_label}: deadline of {deadline:?} passed (deadlock or lost wake-up?): {}",
-                    p.report()
-                );
+                panic!("{thread_label}: {why}: {report}");
             }
             let _ = done_tx.send(());
         })
         .expect("spawn the case thread");
     wait_for_case(&label, handle, done_rx, deadline, started, &progress);
+}
+
+/// Returns (how long after the start) once the case's counters have not moved for [`STALL`].
+async fn stalled(p: &Progress) -> Duration {
+    let start = Instant::now();
+    let mut last = (p.total(), Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = p.total();
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() >= STALL {
+            return start.elapsed();
+        }
+    }
 }
 
 /// Runs a blocking case on a thread of its own; past `deadline` the watchdog runs the case's
