@@ -1035,6 +1035,7 @@ async fn cancel_every_poll(p: Progress, api: RecvApi, n: u64, max: usize, min_ca
     }
     let o = ws.connection().close_outcome().expect("closed");
     assert_normal("client", o, Initiator::Remote);
+    eprintln!("{api:?}: {n} messages, {} cancellations", cancels.get());
     assert!(
         cancels.get() >= min_cancels,
         "only {} cancellations (wanted {min_cancels}): the case did not test much",
@@ -1191,6 +1192,7 @@ async fn cancelled_sends_then_close(p: Progress, side: Side, n: u64, max: usize)
         }
     }
     join(peer).await;
+    eprintln!("{side:?}: {} of {n} sends cancelled", cancels.get());
     assert!(
         cancels.get() >= n / 4,
         "only {} of {n} sends were cancelled: the case did not test much",
