@@ -155,7 +155,10 @@ proptest! {
                 prop_assert_eq!(h.mask.is_some(), role == Role::Client);
             }
             receiver.handle_input(&out);
-            let ev = drain_events(&mut receiver);
+            let mut ev = drain_events(&mut receiver);
+            // The close is complete (clean) once the receiver's answer is written.
+            let _ = take_output(&mut receiver);
+            ev.extend(drain_events(&mut receiver));
             prop_assert_eq!(&ev[..expected.len()], &expected[..]);
             prop_assert_eq!(&ev[expected.len()..expected.len() + 2], &["ping [98, 101, 116, 119, 101, 101, 110]".to_string(), "binary [120, 121]".to_string()]);
             prop_assert_eq!(ev.last().unwrap(), &format!("closed {close_code} \"bye\" Remote clean=true error="));

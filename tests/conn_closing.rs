@@ -194,13 +194,45 @@ fn eof_right_after_a_close_frame_reports_the_close() {
     let mut server = open(Role::Server);
     server.handle_input(&cframe(true, 8, &close_payload(4000, "x")));
     server.handle_eof();
-    let ev = drain_events(&mut server);
+    assert_eq!(drain_events(&mut server), ["close-received 4000 \"x\""]);
+    // The peer closed only its sending side: our answer still goes out, and completes the
+    // closing handshake.
+    assert_eq!(server.state(), State::Closing);
+    let frames = decode_frames(&take_output(&mut server));
+    assert_eq!(frames[0].1, close_payload(4000, ""));
     assert_eq!(
-        ev,
-        [
-            "close-received 4000 \"x\"",
-            "closed 4000 \"x\" Remote clean=true error="
-        ]
+        drain_events(&mut server),
+        ["closed 4000 \"x\" Remote clean=true error="]
+    );
+}
+
+/// Clean means both close frames exchanged (RFC 6455 §7.1.4): the peer's close frame
+/// arrived, but ours was never written before the close timeout, so the close is not clean;
+/// it keeps the peer's code and says why.
+#[test]
+fn a_close_whose_answer_was_never_written_is_not_clean() {
+    let mut server = open(Role::Server);
+    server.send_binary(&[7; 100]).unwrap();
+    server.handle_input(&cframe(true, 8, &close_payload(1000, "")));
+    assert_eq!(drain_events(&mut server), ["close-received 1000 \"\""]);
+    assert!(server.awaiting_close());
+    // Part of the output is written, not the close frame.
+    server.advance_output(10);
+    assert_eq!(server.state(), State::Closing);
+    assert!(drain_events(&mut server).is_empty());
+    server.timed_out(hybi::Timeout::Close);
+    assert_eq!(
+        drain_events(&mut server),
+        ["closed 1000 \"\" Remote clean=false error=closing handshake timed out"]
+    );
+    // The same with the output written: clean.
+    let mut server = open(Role::Server);
+    server.send_binary(&[7; 100]).unwrap();
+    let (ev, frames) = feed(&mut server, &cframe(true, 8, &close_payload(1000, "")));
+    assert_eq!(frames.last().unwrap().0.opcode, Opcode::Close);
+    assert_eq!(
+        ev.last().unwrap(),
+        "closed 1000 \"\" Remote clean=true error="
     );
 }
 

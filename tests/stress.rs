@@ -36,7 +36,7 @@ use futures_util::{SinkExt, StreamExt};
 use hybi::tokio::WebSocketStream;
 use hybi::{
     Accept, ClientRequest, CloseCode, CloseOutcome, Config, Error, Event, FrameError, Initiator,
-    Message, Options, ProtocolError, Timeout,
+    Message, ProtocolError, Timeout, Timeouts,
 };
 use stress::*;
 use support::wire::{parse_frames, response_for, F};
@@ -58,7 +58,7 @@ const MIB: usize = 1 << 20;
 async fn hybi_accept_with(
     listener: &TcpListener,
     config: Config,
-    options: Options,
+    options: Timeouts,
 ) -> WebSocketStream<TcpStream> {
     let (tcp, _) = listener.accept().await.unwrap();
     tcp.set_nodelay(true).unwrap();
@@ -67,14 +67,14 @@ async fn hybi_accept_with(
         .expect("server handshake")
 }
 
-async fn hybi_accept(listener: &TcpListener, options: Options) -> WebSocketStream<TcpStream> {
+async fn hybi_accept(listener: &TcpListener, options: Timeouts) -> WebSocketStream<TcpStream> {
     hybi_accept_with(listener, Config::default(), options).await
 }
 
 async fn hybi_client<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     addr: SocketAddr,
-    options: Options,
+    options: Timeouts,
 ) -> WebSocketStream<S> {
     let request = ClientRequest::new(&format!("ws://{addr}/stress")).unwrap();
     hybi::tokio::client_with(stream, request, Config::default(), options)
@@ -84,18 +84,18 @@ async fn hybi_client<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Keepalive as in the issue: a ping after 100 ms without input, 300 ms for the answer.
-fn keepalive() -> Options {
-    Options::default()
-        .ping_interval(Some(Duration::from_millis(100)))
-        .pong_timeout(Some(Duration::from_millis(300)))
+fn keepalive() -> Timeouts {
+    Timeouts::default()
+        .with_ping_interval(Some(Duration::from_millis(100)))
+        .with_pong_timeout(Some(Duration::from_millis(300)))
 }
 
 /// No keepalive, a 1 s close timeout.
-fn close_1s() -> Options {
-    Options::default()
-        .ping_interval(None)
-        .pong_timeout(None)
-        .close_timeout(Some(Duration::from_secs(1)))
+fn close_1s() -> Timeouts {
+    Timeouts::default()
+        .with_ping_interval(None)
+        .with_pong_timeout(None)
+        .with_close_timeout(Some(Duration::from_secs(1)))
 }
 
 fn assert_normal(who: &str, o: &CloseOutcome, initiator: Initiator) {
@@ -398,13 +398,13 @@ async fn split_case(p: Progress, sc: Scenario) {
     let addr = listener.local_addr().unwrap();
     let ps = p.clone();
     let server = tokio::spawn(async move {
-        let ws = hybi_accept(&listener, Options::default()).await;
+        let ws = hybi_accept(&listener, Timeouts::default()).await;
         hybi_halves(ws, "server", sc.server(), false, ps).await
     });
     let tcp = connect(addr, sc.bufs).await;
     match sc.peer {
         Peer::Hybi => {
-            let ws = hybi_client(tcp, addr, Options::default()).await;
+            let ws = hybi_client(tcp, addr, Timeouts::default()).await;
             let o = hybi_halves(ws, "client", sc.client(), true, p.clone()).await;
             assert_normal("client", &o, Initiator::Local);
         }
@@ -620,7 +620,7 @@ async fn keepalive_live_slow_reader(p: Progress) {
         let mut ws = hybi_client(
             Throttled::new(tcp, RATE, 16 * KIB, read),
             addr,
-            Options::default(),
+            Timeouts::default(),
         )
         .await;
         let mut scratch = Vec::new();
@@ -634,7 +634,7 @@ async fn keepalive_live_slow_reader(p: Progress) {
             got.inc();
         }
         pc.note("client", "closing");
-        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        ws.close_with(CloseCode::NORMAL, "").await.unwrap();
         match ws.recv().await {
             Err(Error::Closed(o)) => assert_normal("client", &o, Initiator::Local),
             other => panic!("client: expected the end of the close, got {other:?}"),
@@ -707,7 +707,8 @@ async fn keepalive_dead_peer(p: Progress, how: ServerLoop) {
                             start.elapsed()
                         ),
                     );
-                    ws.send(Message::binary(payload(S2C, i, 256 * KIB))).await?;
+                    ws.send_message(Message::binary(payload(S2C, i, 256 * KIB)))
+                        .await?;
                     sent.inc();
                 }
                 unreachable!()
@@ -805,7 +806,7 @@ fn blocking_send_to_a_silent_peer_times_out() {
                         start.elapsed()
                     ),
                 );
-                match ws.send(Message::binary(payload(S2C, sent.get(), 64 * KIB))) {
+                match ws.send_message(Message::binary(payload(S2C, sent.get(), 64 * KIB))) {
                     Ok(()) => sent.inc(),
                     Err(e) => break e,
                 }
@@ -994,22 +995,22 @@ async fn cancel_every_poll(p: Progress, api: RecvApi, n: u64, max: usize, min_ca
     let sent = p.counter("server sent", Some(n));
     let ps = p.clone();
     let server = tokio::spawn(async move {
-        let config = Config::default().write_fragment_size(Some(4 * KIB));
-        let mut ws = hybi_accept_with(&listener, config, Options::default()).await;
+        let config = Config::default().with_write_fragment_size(Some(4 * KIB));
+        let mut ws = hybi_accept_with(&listener, config, Timeouts::default()).await;
         for i in 0..n {
-            ws.send(Message::binary(payload(S2C, i, size(S2C, i, max))))
+            ws.send_message(Message::binary(payload(S2C, i, size(S2C, i, max))))
                 .await
                 .unwrap_or_else(|e| panic!("server: send {i}: {e} ({})", ps.report()));
             sent.inc();
         }
-        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        ws.close_with(CloseCode::NORMAL, "").await.unwrap();
         match ws.recv().await {
             Err(Error::Closed(o)) => assert_normal("server", &o, Initiator::Local),
             other => panic!("server: expected the end of the close, got {other:?}"),
         }
     });
     let tcp = connect(addr, Bufs::DEFAULT).await;
-    let mut ws = hybi_client(Chopped::new(tcp, 512, 7), addr, Options::default()).await;
+    let mut ws = hybi_client(Chopped::new(tcp, 512, 7), addr, Timeouts::default()).await;
     let got = p.counter("client received", Some(n));
     let cancels = p.counter("client receives cancelled", None);
     let mut scratch = Vec::new();
@@ -1182,12 +1183,12 @@ async fn cancelled_sends_then_close(p: Progress, side: Side, n: u64, max: usize)
     let cancels = p.counter("sends cancelled", None);
     match ours {
         Some(listener) => {
-            let ws = hybi_accept(&listener, Options::default()).await;
+            let ws = hybi_accept(&listener, Timeouts::default()).await;
             cancelling_sender(ws, n, max, &cancels, &p).await;
         }
         None => {
             let tcp = connect(addr, Bufs::SMALL).await;
-            let ws = hybi_client(tcp, addr, Options::default()).await;
+            let ws = hybi_client(tcp, addr, Timeouts::default()).await;
             cancelling_sender(ws, n, max, &cancels, &p).await;
         }
     }
@@ -1214,14 +1215,15 @@ async fn cancelling_sender<S: AsyncRead + AsyncWrite + Unpin>(
         );
         let m = Message::binary(payload(S2C, i, size(S2C, i, max)));
         let mut m = Some(m);
-        let polled = poll_fn(|cx| Poll::Ready(pin!(ws.send(m.take().unwrap())).poll(cx))).await;
+        let polled =
+            poll_fn(|cx| Poll::Ready(pin!(ws.send_message(m.take().unwrap())).poll(cx))).await;
         match polled {
             Poll::Ready(r) => r.unwrap_or_else(|e| panic!("send() of message {i}: {e}")),
             Poll::Pending => cancels.inc(),
         }
         if ws.connection().buffered_amount() > 4 * MIB {
             p.note("hybi", "flushing 4 MiB");
-            ws.flush().await.unwrap();
+            ws.flush_queue().await.unwrap();
         }
     }
     p.note(
@@ -1231,8 +1233,8 @@ async fn cancelling_sender<S: AsyncRead + AsyncWrite + Unpin>(
             ws.connection().buffered_amount()
         ),
     );
-    ws.close(CloseCode::NORMAL, "").await.unwrap();
-    match ws.send(Message::binary(vec![0u8; 100])).await {
+    ws.close_with(CloseCode::NORMAL, "").await.unwrap();
+    match ws.send_message(Message::binary(vec![0u8; 100])).await {
         Err(Error::Usage(_)) => {}
         other => panic!("send() after close(): expected a usage error, got {other:?}"),
     }
@@ -1268,14 +1270,14 @@ async fn churn_client(addr: SocketAddr, i: u64) {
     match i % 4 {
         0 => {
             let tcp = connect(addr, Bufs::DEFAULT).await;
-            let mut ws = hybi_client(tcp, addr, Options::default()).await;
+            let mut ws = hybi_client(tcp, addr, Timeouts::default()).await;
             let len = size(C2S, i, 4 * KIB);
-            ws.send(Message::binary(payload(C2S, i, len)))
+            ws.send_message(Message::binary(payload(C2S, i, len)))
                 .await
                 .unwrap();
             let echo = ws.recv().await.unwrap();
             verify(&mut Vec::new(), C2S, i, len, echo.as_bytes()).unwrap();
-            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            ws.close_with(CloseCode::NORMAL, "").await.unwrap();
             match ws.recv().await {
                 Err(Error::Closed(o)) => assert_normal("churn client", &o, Initiator::Local),
                 other => panic!("churn client {i}: expected the end of the close, got {other:?}"),
@@ -1318,9 +1320,9 @@ async fn churn(p: Progress, n: u64, concurrency: usize) {
                 let guard = TaskGuard::new(&live_s);
                 tokio::spawn(async move {
                     let _guard = guard;
-                    let options = Options::default()
-                        .handshake_timeout(Some(Duration::from_secs(2)))
-                        .close_timeout(Some(Duration::from_secs(1)));
+                    let options = Timeouts::default()
+                        .with_handshake_timeout(Some(Duration::from_secs(2)))
+                        .with_close_timeout(Some(Duration::from_secs(1)));
                     let accepting =
                         hybi::tokio::accept_with(tcp, Config::default(), options, |_| {
                             Ok(Accept::new())
@@ -1329,7 +1331,7 @@ async fn churn(p: Progress, n: u64, concurrency: usize) {
                         return;
                     };
                     while let Ok(m) = ws.recv().await {
-                        if ws.send(m).await.is_err() {
+                        if ws.send_message(m).await.is_err() {
                             break;
                         }
                     }
@@ -1401,12 +1403,12 @@ async fn frame_limit_16_mib(p: Progress) {
     let addr = listener.local_addr().unwrap();
     let ps = p.clone();
     let server = tokio::spawn(async move {
-        let mut ws = hybi_accept(&listener, Options::default()).await;
+        let mut ws = hybi_accept(&listener, Timeouts::default()).await;
         ps.note("server", "in recv() for 16 MiB");
         let m = ws.recv().await.expect("server: the 16 MiB message");
         verify(&mut Vec::new(), C2S, 0, LIMIT, m.as_bytes()).unwrap();
         ps.note("server", "sending 16 MiB back");
-        ws.send(Message::binary(payload(S2C, 0, LIMIT)))
+        ws.send_message(Message::binary(payload(S2C, 0, LIMIT)))
             .await
             .unwrap();
         ps.note("server", "in recv() for 16 MiB + 1");
@@ -1421,16 +1423,18 @@ async fn frame_limit_16_mib(p: Progress) {
         assert_eq!(o.code, CloseCode::MESSAGE_TOO_BIG, "server: {o:?}");
     });
     let tcp = connect(addr, Bufs::DEFAULT).await;
-    let mut ws = hybi_client(tcp, addr, Options::default()).await;
+    let mut ws = hybi_client(tcp, addr, Timeouts::default()).await;
     p.note("client", "sending 16 MiB");
-    ws.send(Message::binary(payload(C2S, 0, LIMIT)))
+    ws.send_message(Message::binary(payload(C2S, 0, LIMIT)))
         .await
         .unwrap();
     let m = ws.recv().await.expect("client: the 16 MiB answer");
     verify(&mut Vec::new(), S2C, 0, LIMIT, m.as_bytes()).unwrap();
     p.note("client", "sending 16 MiB + 1");
     // The server may fail the connection before all of it is written.
-    let _ = ws.send(Message::binary(payload(C2S, 1, LIMIT + 1))).await;
+    let _ = ws
+        .send_message(Message::binary(payload(C2S, 1, LIMIT + 1)))
+        .await;
     p.note("client", "in recv() for the server's close");
     let r = ws.recv().await;
     let o = ws

@@ -21,7 +21,7 @@ mod split;
 mod transport;
 
 use std::io::{self, IoSlice};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::conn::{CloseCode, Connection, Event, Message};
@@ -36,6 +36,11 @@ pub use transport::{SplitTransport, Transport};
 
 /// Most slices one vectored write takes.
 const MAX_SLICES: usize = 64;
+
+/// While receiving with output waiting, how long a write may block before the adapter reads
+/// instead (and the other way round): a receiver never stops reading because the peer stopped
+/// reading, so the peer's close frame, pongs and data still arrive.
+const TURN: Duration = Duration::from_millis(10);
 
 /// A WebSocket over a blocking transport.
 #[derive(Debug)]
@@ -166,14 +171,17 @@ impl<S: Transport> WebSocket<S> {
     /// `stream_fragments`), pings, pongs and the peer's close frame.
     pub fn recv_event(&mut self) -> Result<Event, Error> {
         loop {
-            self.write_out()?;
+            // A full transport must not stop us from reading: write for a turn at most.
+            let written = self.write_out(Some(TURN))?;
             if let Some(result) = self.driver.next_event() {
                 return result;
             }
             // Taking events can queue output (the close frame after the last event).
-            if !self.driver.wants_write() {
-                self.read_once()?;
+            if written && self.driver.wants_write() {
+                continue;
             }
+            let turn = self.driver.wants_write().then_some(TURN);
+            self.read_once(turn)?;
         }
     }
 
@@ -211,7 +219,7 @@ impl<S: Transport> WebSocket<S> {
     /// Writes everything queued, keeping the deadlines while it waits for the transport.
     /// Fails once the connection has ended without writing it.
     pub fn flush_queue(&mut self) -> Result<(), Error> {
-        self.write_out()?;
+        self.write_out(None)?;
         self.driver.unwritten_error().map_or(Ok(()), Err)
     }
 
@@ -254,7 +262,8 @@ impl<S: Transport> WebSocket<S> {
     /// Writes queued output until none is left (or the connection ends), with the transport's
     /// write timeout set to the next deadline, which is acted on when it passes: a peer that
     /// takes nothing is dropped by the pong or write timeout instead of blocking forever.
-    fn write_out(&mut self) -> Result<(), Error> {
+    /// With `turn`, gives up (returning `false`) once a write has blocked that long.
+    fn write_out(&mut self, turn: Option<Duration>) -> Result<bool, Error> {
         loop {
             if self.driver.wants_shutdown() {
                 // The peer may be gone already; the close completes either way.
@@ -262,7 +271,7 @@ impl<S: Transport> WebSocket<S> {
                 self.driver.shut_down();
             }
             if !self.driver.wants_write() {
-                return Ok(());
+                return Ok(true);
             }
             let now = Instant::now();
             let deadline = self.driver.deadline();
@@ -270,9 +279,10 @@ impl<S: Transport> WebSocket<S> {
                 self.driver.on_deadline();
                 continue;
             }
+            let until = earliest(deadline, turn.map(|t| now + t));
             let stream = &mut self.stream;
             self.write_timeout
-                .arm(now, deadline, |t| stream.set_write_timeout(t))?;
+                .arm(now, until, |t| stream.set_write_timeout(t))?;
             // Waiting starts now, unless this write makes progress.
             self.driver.write_blocked();
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -288,35 +298,40 @@ impl<S: Transport> WebSocket<S> {
                         }
                     }
                 }
-                Err(e) if timed_out(&e) => self.driver.on_deadline(),
+                Err(e) if timed_out(&e) => {
+                    self.driver.on_deadline();
+                    if turn.is_some() {
+                        return Ok(false);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.failed_write(e),
             }
         }
     }
 
-    fn failed_write(&mut self, e: io::Error) -> Result<(), Error> {
-        self.driver.write_failed(e).map_or(Ok(()), Err)
+    fn failed_write(&mut self, e: io::Error) -> Result<bool, Error> {
+        self.driver.write_failed(e).map_or(Ok(true), Err)
     }
 
     /// One read (or one passed deadline), with the transport's read timeout set to the next
-    /// deadline.
-    fn read_once(&mut self) -> Result<(), Error> {
+    /// deadline, or to `turn` when output is waiting.
+    fn read_once(&mut self, turn: Option<Duration>) -> Result<(), Error> {
         let now = Instant::now();
         let deadline = self.driver.deadline();
         if deadline.is_some_and(|at| at <= now) {
             self.driver.on_deadline();
             return Ok(());
         }
+        let until = earliest(deadline, turn.map(|t| now + t));
         if !self.driver.wants_read() {
-            // Only the clock can move the connection on (the driver always has an answer
-            // once neither reading nor writing is left).
-            std::thread::sleep(deadline.map_or(std::time::Duration::from_millis(1), |at| at - now));
+            // Only the clock or the writer can move the connection on.
+            std::thread::sleep(until.map_or(TURN, |at| at - now));
             return Ok(());
         }
         let stream = &mut self.stream;
         self.read_timeout
-            .arm(now, deadline, |t| stream.set_read_timeout(t))?;
+            .arm(now, until, |t| stream.set_read_timeout(t))?;
         match self.read_input() {
             Ok(n) => self.driver.read_done(n),
             Err(e) if timed_out(&e) => {
@@ -362,6 +377,13 @@ impl<S: SplitTransport> WebSocket<S> {
     /// way).
     pub fn into_split(self) -> io::Result<(ReadHalf<S>, WriteHalf<S>)> {
         split::split(self.stream, self.driver)
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

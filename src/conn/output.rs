@@ -10,6 +10,8 @@ pub(crate) struct Output {
     chunks: VecDeque<Bytes>,
     buf: BytesMut,
     len: usize,
+    /// Every byte ever queued.
+    total: u64,
     /// The largest capacity the accumulator reached since the last release.
     peak: usize,
 }
@@ -24,8 +26,19 @@ impl Output {
         &mut self.buf
     }
 
+    /// How many bytes were ever queued: a position in the output stream.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// How many bytes were ever written (reported with [`Self::advance`]).
+    pub(crate) fn written(&self) -> u64 {
+        self.total - self.len as u64
+    }
+
     pub(crate) fn commit(&mut self, n: usize) {
         self.len += n;
+        self.total += n as u64;
         self.peak = self.peak.max(self.buf.capacity());
     }
 
@@ -38,6 +51,7 @@ impl Output {
             self.chunks.push_back(self.buf.split().freeze());
         }
         self.len += payload.len();
+        self.total += payload.len() as u64;
         self.chunks.push_back(payload);
     }
 

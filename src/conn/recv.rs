@@ -138,23 +138,23 @@ impl Connection {
             return Err(ProtocolError::TooManyFragments { max: max_frames });
         }
         self.recv.msg = Some(msg);
-        self.rx_active = true;
+        self.read.active = true;
         Ok(())
     }
 
     /// Decodes and handles every complete frame (and every available payload byte) in `rx`.
     pub(super) fn read_frames(&mut self) {
-        while matches!(self.phase, Phase::Open | Phase::Closing) {
+        while matches!(self.phase, Phase::Open | Phase::Closing(_)) {
             let mut f = match self.recv.frame.take() {
                 Some(f) => f,
-                None => match FrameHeader::decode(&self.rx) {
+                None => match FrameHeader::decode(&self.read.buf) {
                     Ok(Status::Partial { .. }) => return,
                     Err(e) => return self.fail(e.into()),
                     Ok(Status::Complete((header, used))) => {
                         if let Err(e) = self.check_header(&header) {
                             return self.fail(e);
                         }
-                        self.rx.advance(used);
+                        self.read.buf.advance(used);
                         InFrame {
                             header,
                             remaining: header.payload_len,
@@ -167,11 +167,11 @@ impl Connection {
             if f.header.opcode.is_control() {
                 // At most 125 bytes (checked by the decoder): wait for all of it.
                 let len = f.remaining as usize;
-                if self.rx.len() < len {
+                if self.read.buf.len() < len {
                     self.recv.frame = Some(f);
                     return;
                 }
-                let mut payload = self.rx.split_to(len);
+                let mut payload = self.read.buf.split_to(len);
                 if let Some(key) = f.header.mask {
                     apply_mask(&mut payload, key, 0);
                 }
@@ -180,7 +180,7 @@ impl Connection {
             }
             if !self.read_data(&mut f) {
                 self.recv.frame =
-                    Some(f).filter(|_| matches!(self.phase, Phase::Open | Phase::Closing));
+                    Some(f).filter(|_| matches!(self.phase, Phase::Open | Phase::Closing(_)));
                 return;
             }
         }
@@ -195,9 +195,10 @@ impl Connection {
         if msg.compressed {
             return self.read_compressed(f, msg);
         }
-        let avail = usize::try_from(f.remaining).map_or(self.rx.len(), |r| r.min(self.rx.len()));
+        let avail = usize::try_from(f.remaining)
+            .map_or(self.read.buf.len(), |r| r.min(self.read.buf.len()));
         if avail > f.done {
-            let fresh = &mut self.rx[f.done..avail];
+            let fresh = &mut self.read.buf[f.done..avail];
             if let Some(key) = f.header.mask {
                 apply_mask(fresh, key, f.taken + f.done);
             }
@@ -214,7 +215,7 @@ impl Connection {
         if (avail as u64) < f.remaining {
             return false;
         }
-        let payload = self.rx.split_to(avail);
+        let payload = self.read.buf.split_to(avail);
         let fin = f.header.fin;
         if fin && msg.kind == MessageKind::Text && self.recv.utf8.finish().is_err() {
             self.fail(ProtocolError::InvalidUtf8);
@@ -240,7 +241,7 @@ impl Connection {
         if avail == 0 && f.remaining > 0 {
             return false;
         }
-        let data = self.rx.split_to(avail).freeze();
+        let data = self.read.buf.split_to(avail).freeze();
         f.remaining -= avail as u64;
         f.taken += avail;
         f.done = 0;
@@ -266,12 +267,13 @@ impl Connection {
     /// A compressed message: inflate the payload as it arrives, with the size limit applied to
     /// the inflated bytes (a zip bomb stops at the limit) and UTF-8 checked on them.
     fn read_compressed(&mut self, f: &mut InFrame, msg: InMessage) -> bool {
-        let avail = usize::try_from(f.remaining).map_or(self.rx.len(), |r| r.min(self.rx.len()));
+        let avail = usize::try_from(f.remaining)
+            .map_or(self.read.buf.len(), |r| r.min(self.read.buf.len()));
         if avail == 0 && f.remaining > 0 {
             return false;
         }
         if let Some(key) = f.header.mask {
-            apply_mask(&mut self.rx[..avail], key, f.taken);
+            apply_mask(&mut self.read.buf[..avail], key, f.taken);
         }
         f.remaining -= avail as u64;
         f.taken += avail;
@@ -283,10 +285,10 @@ impl Connection {
             usize::try_from(max.saturating_sub(self.recv.inflated_delivered)).unwrap_or(usize::MAX);
         let before = self.recv.inflated.len();
         let result = match self.deflate.as_deref_mut() {
-            Some(d) => d.inflate(&self.rx[..avail], fin, &mut self.recv.inflated, limit),
+            Some(d) => d.inflate(&self.read.buf[..avail], fin, &mut self.recv.inflated, limit),
             None => Err(InflateError::Corrupt),
         };
-        self.rx.advance(avail);
+        self.read.buf.advance(avail);
         let text = msg.kind == MessageKind::Text;
         // §8.1: the first invalid byte decides, wherever the input was cut. What was inflated
         // before corrupt data, or up to the limit, is checked first: invalid UTF-8 there fails

@@ -233,7 +233,7 @@ impl Driver {
 
     fn transport_failed(&mut self, error: io::Error) -> Option<Error> {
         let ended_it = self.conn.state() != State::Closed;
-        self.conn.handle_eof();
+        self.conn.abort();
         self.done = true;
         ended_it.then_some(Error::Io(error))
     }

@@ -26,6 +26,12 @@ pub enum HandshakeError {
     /// The request method is not GET (§4.2.1 item 1).
     #[error("request method is not GET")]
     MethodNotGet,
+    /// An HTTP/2 request that is not a CONNECT (RFC 8441 §4).
+    #[error("HTTP/2 request method is not CONNECT")]
+    MethodNotConnect,
+    /// An HTTP/2 CONNECT without `:protocol: websocket` (RFC 8441 §4): not a WebSocket.
+    #[error("CONNECT without :protocol websocket")]
+    MissingProtocol,
     /// The HTTP version is not 1.1 or later (§4.2.1 item 1).
     #[error("HTTP version is not 1.1")]
     UnsupportedHttpVersion,
@@ -79,13 +85,14 @@ impl HandshakeError {
         match self {
             Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
             Self::UnsupportedVersion => 426,
-            Self::MethodNotGet => 405,
+            Self::MethodNotGet | Self::MethodNotConnect => 405,
             Self::UnsupportedHttpVersion => 505,
             Self::Malformed(_)
             | Self::MissingHost
             | Self::MissingUpgrade
             | Self::MissingConnectionUpgrade
             | Self::MissingKey
+            | Self::MissingProtocol
             | Self::InvalidKey
             | Self::Extension(_)
             | Self::Eof => 400,

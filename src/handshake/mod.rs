@@ -58,7 +58,7 @@ pub(crate) mod server;
 // root (`hybi::Request`), like the handshake's error (`hybi::HandshakeError`).
 pub(crate) use client::{ClientRequest, Response};
 pub(crate) use error::HandshakeError;
-pub use server::reject_response;
+pub use server::{reject_response, HttpVersion};
 pub(crate) use server::{Accept, Reject, Request};
 
 /// The GUID appended to `Sec-WebSocket-Key` to compute `Sec-WebSocket-Accept` (RFC 6455 §1.3,
@@ -167,6 +167,36 @@ impl Headers {
             head: head.into(),
             fields: index,
         })
+    }
+
+    /// Builds the copy from parts an HTTP stack already parsed: `start` (the request line's
+    /// pieces, e.g. method and target) and the header fields, one after another. Returns where
+    /// each piece of `start` is.
+    pub(crate) fn from_fields<'a, const N: usize>(
+        start: &[&[u8]; N],
+        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> (Self, [Span; N]) {
+        let mut head = Vec::new();
+        let mut put = |part: &[u8]| {
+            let start = head.len();
+            head.extend_from_slice(part);
+            Span {
+                start,
+                end: head.len(),
+            }
+        };
+        let spans = start.map(&mut put);
+        let index = fields
+            .into_iter()
+            .map(|(name, value)| (put(name.as_bytes()), put(value)))
+            .collect();
+        (
+            Self {
+                head: head.into(),
+                fields: index,
+            },
+            spans,
+        )
     }
 
     /// Where `part`, a slice of this copy of the head (a value this type returned), is in it.

@@ -54,7 +54,9 @@ struct Parts {
     query: Option<Span>,
     host: Span,
     origin: Option<Span>,
-    key: Span,
+    /// `Sec-WebSocket-Key`, over HTTP/1.1 (HTTP/2 has none).
+    key: Option<Span>,
+    version: HttpVersion,
     protocols: Vec<String>,
     extensions: Vec<String>,
 }
@@ -64,7 +66,21 @@ struct Head {
     headers: Headers,
     method: Span,
     uri: Span,
-    version: u8,
+    version: HttpVersion,
+    /// An HTTP/1.0 request line: fails §4.2.1 item 1 (after the method check).
+    http10: bool,
+}
+
+/// The HTTP version a request arrived over, which decides how it asks for a WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// HTTP/1.1 (or later 1.x): a `GET` with `Upgrade: websocket` and a `Sec-WebSocket-Key`,
+    /// answered with `101 Switching Protocols` (RFC 6455 §4).
+    Http11,
+    /// HTTP/2: an extended `CONNECT` with `:protocol: websocket` and no key, answered with
+    /// `200` (RFC 8441 §4-§5). Many WebSockets then share one HTTP/2 connection.
+    Http2,
 }
 
 impl Request {
@@ -103,8 +119,7 @@ impl Request {
                 httparse::Status::Complete(n) => n,
                 httparse::Status::Partial => return Ok(None),
             };
-            let (Some(method), Some(uri), Some(version)) = (req.method, req.path, req.version)
-            else {
+            let (Some(method), Some(uri), Some(minor)) = (req.method, req.path, req.version) else {
                 return Ok(Some(Err(HandshakeError::Malformed(
                     "incomplete request line",
                 ))));
@@ -116,10 +131,12 @@ impl Request {
                     span_in(head, part.as_bytes())
                         .ok_or(HandshakeError::Malformed("incomplete request line"))
                 };
+                // httparse reads HTTP/1.x only.
                 Ok(Head {
                     method: span(method)?,
                     uri: span(uri)?,
-                    version,
+                    version: HttpVersion::Http11,
+                    http10: minor < 1,
                     headers,
                 })
             });
@@ -140,6 +157,7 @@ impl Request {
             method,
             uri,
             version,
+            http10,
         } = head;
         let span = |part: &[u8]| {
             headers
@@ -147,11 +165,13 @@ impl Request {
                 .ok_or(HandshakeError::Malformed("invalid request"))
         };
 
-        // §4.2.1 item 1: an HTTP/1.1 or higher GET request.
-        if headers.bytes(method) != b"GET" {
-            return Err(HandshakeError::MethodNotGet);
+        // §4.2.1 item 1: an HTTP/1.1 or higher GET request; RFC 8441 §4: an HTTP/2 CONNECT.
+        match (version, headers.bytes(method)) {
+            (HttpVersion::Http11, b"GET") | (HttpVersion::Http2, b"CONNECT") => {}
+            (HttpVersion::Http11, _) => return Err(HandshakeError::MethodNotGet),
+            (HttpVersion::Http2, _) => return Err(HandshakeError::MethodNotConnect),
         }
-        if version < 1 {
+        if http10 {
             return Err(HandshakeError::UnsupportedHttpVersion);
         }
         let (path, query) = resource_name(headers.text(uri))?;
@@ -159,35 +179,13 @@ impl Request {
             span(path.as_bytes())?,
             query.map(|q| span(q.as_bytes())).transpose()?,
         );
-
-        // Item 2: Host. RFC 7230 §5.4: more than one Host is a 400.
-        let (host, repeated) = headers.first_and_repeated("host");
-        let host = host.ok_or(HandshakeError::MissingHost)?;
-        if repeated {
-            return Err(HandshakeError::Malformed("more than one Host header"));
-        }
-        utf8(host, "Host header is not UTF-8")?;
-        let host = span(host)?;
-
-        // Items 3 and 4: Upgrade: websocket, Connection: Upgrade (comma lists, any case).
-        if !has_token(&headers, "upgrade", "websocket") {
-            return Err(HandshakeError::MissingUpgrade);
-        }
-        if !has_token(&headers, "connection", "upgrade") {
-            return Err(HandshakeError::MissingConnectionUpgrade);
-        }
-
-        // Item 5: exactly one Sec-WebSocket-Key, base64 of 16 bytes (hence ASCII).
-        let (Some(key), false) = headers.first_and_repeated("sec-websocket-key") else {
-            return Err(HandshakeError::MissingKey);
+        let (host, key) = match version {
+            HttpVersion::Http11 => Self::validate_upgrade(&headers)?,
+            HttpVersion::Http2 => Self::validate_extended_connect(&headers)?,
         };
-        let key = key.trim_ascii();
-        if !is_valid_key(key) {
-            return Err(HandshakeError::InvalidKey);
-        }
-        let key = span(key)?;
+        let (host, key) = (span(host)?, key.map(span).transpose()?);
 
-        // Item 6: exactly one Sec-WebSocket-Version, 13.
+        // Item 6 (both versions, RFC 8441 §5): exactly one Sec-WebSocket-Version, 13.
         match headers.first_and_repeated("sec-websocket-version") {
             (Some(v), false) if v.trim_ascii() == b"13" => {}
             _ => return Err(HandshakeError::UnsupportedVersion),
@@ -237,12 +235,104 @@ impl Request {
             host,
             origin,
             key,
+            version,
             protocols,
             extensions,
         })))
     }
 
-    /// The request method; always `"GET"` once validated.
+    /// The checks of §4.2.1 items 2-5 for an HTTP/1.1 upgrade: `Host`, `Upgrade: websocket`,
+    /// `Connection: Upgrade`, one valid `Sec-WebSocket-Key`. Returns the host and the key.
+    fn validate_upgrade(headers: &Headers) -> Result<(&[u8], Option<&[u8]>), HandshakeError> {
+        let host = Self::validate_host(headers, "host")?;
+        // Items 3 and 4: Upgrade: websocket, Connection: Upgrade (comma lists, any case).
+        if !has_token(headers, "upgrade", "websocket") {
+            return Err(HandshakeError::MissingUpgrade);
+        }
+        if !has_token(headers, "connection", "upgrade") {
+            return Err(HandshakeError::MissingConnectionUpgrade);
+        }
+        // Item 5: exactly one Sec-WebSocket-Key, base64 of 16 bytes (hence ASCII).
+        let (Some(key), false) = headers.first_and_repeated("sec-websocket-key") else {
+            return Err(HandshakeError::MissingKey);
+        };
+        let key = key.trim_ascii();
+        if !is_valid_key(key) {
+            return Err(HandshakeError::InvalidKey);
+        }
+        Ok((host, Some(key)))
+    }
+
+    /// The checks of RFC 8441 §4-§5 for an HTTP/2 extended CONNECT: `:protocol` =
+    /// `websocket`, an `:authority` (or `Host`). No key, no `Upgrade`.
+    fn validate_extended_connect(
+        headers: &Headers,
+    ) -> Result<(&[u8], Option<&[u8]>), HandshakeError> {
+        match headers.first_and_repeated(":protocol") {
+            (Some(p), false) if p.trim_ascii().eq_ignore_ascii_case(b"websocket") => {}
+            _ => return Err(HandshakeError::MissingProtocol),
+        }
+        let authority = match headers.get(":authority") {
+            Some(_) => ":authority",
+            None => "host",
+        };
+        Ok((Self::validate_host(headers, authority)?, None))
+    }
+
+    /// §4.2.1 item 2: exactly one `Host` (RFC 7230 §5.4: more than one is a 400), UTF-8.
+    fn validate_host<'h>(headers: &'h Headers, name: &str) -> Result<&'h [u8], HandshakeError> {
+        let (host, repeated) = headers.first_and_repeated(name);
+        let host = host.ok_or(HandshakeError::MissingHost)?;
+        if repeated {
+            return Err(HandshakeError::Malformed("more than one Host header"));
+        }
+        utf8(host, "Host header is not UTF-8")?;
+        Ok(host)
+    }
+
+    /// Validates a request whose head an HTTP stack already parsed (hyper, axum, h2): the
+    /// method, the request target (path and query, or an absolute URI), the version and the
+    /// header fields. The same checks as [`parse`](Self::parse) for an HTTP/1.1 upgrade; for
+    /// HTTP/2 those of an extended CONNECT (RFC 8441): pass its `:protocol` and `:authority`
+    /// pseudo-header fields as fields named `:protocol` and `:authority`.
+    ///
+    /// ```
+    /// use hybi::handshake::HttpVersion;
+    /// use hybi::{HandshakeError, Request};
+    /// let fields: [(&str, &[u8]); 4] = [
+    ///     (":protocol", b"websocket"),
+    ///     (":authority", b"example.com"),
+    ///     ("sec-websocket-version", b"13"),
+    ///     ("sec-websocket-protocol", b"chat"),
+    /// ];
+    /// let req = Request::from_head("CONNECT", "/chat", HttpVersion::Http2, fields)?;
+    /// assert_eq!((req.host(), req.path(), req.key()), ("example.com", "/chat", None));
+    /// assert_eq!(req.protocols(), ["chat"]);
+    /// # Ok::<(), HandshakeError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`parse`](Self::parse), and for HTTP/2 [`HandshakeError::MethodNotConnect`]
+    /// and [`HandshakeError::MissingProtocol`].
+    pub fn from_head<'a>(
+        method: &str,
+        target: &str,
+        version: HttpVersion,
+        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Self, HandshakeError> {
+        let (headers, start) =
+            Headers::from_fields(&[method.as_bytes(), target.as_bytes()], fields);
+        Self::validate(Head {
+            method: start[0],
+            uri: start[1],
+            version,
+            http10: false,
+            headers,
+        })
+    }
+
+    /// The request method: `"GET"` over HTTP/1.1, `"CONNECT"` over HTTP/2.
     pub fn method(&self) -> &str {
         self.0.headers.text(self.0.method)
     }
@@ -276,9 +366,15 @@ impl Request {
         self.0.origin.map(|o| self.0.headers.text(o))
     }
 
-    /// The `Sec-WebSocket-Key` value as sent, trimmed (§4.2.1 item 5).
-    pub fn key(&self) -> &str {
-        self.0.headers.text(self.0.key)
+    /// The `Sec-WebSocket-Key` value as sent, trimmed (§4.2.1 item 5); `None` over HTTP/2,
+    /// which has no key (RFC 8441 §5).
+    pub fn key(&self) -> Option<&str> {
+        self.0.key.map(|k| self.0.headers.text(k))
+    }
+
+    /// The HTTP version the request arrived over.
+    pub fn version(&self) -> HttpVersion {
+        self.0.version
     }
 
     /// The offered subprotocols, in the client's order of preference (§4.2.1 item 8).
@@ -311,6 +407,7 @@ impl core::fmt::Debug for Request {
             .field("host", &self.host())
             .field("origin", &self.origin())
             .field("key", &self.key())
+            .field("version", &self.version())
             .field("protocols", &self.protocols())
             .field("extensions", &self.extensions())
             .field("headers", &self.0.headers)
@@ -378,7 +475,6 @@ fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, HandshakeErr
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Accept {
     protocol: Option<String>,
-    extensions: Vec<String>,
     headers: Vec<(String, String)>,
 }
 
@@ -408,13 +504,9 @@ impl Accept {
         self.protocol.as_deref()
     }
 
-    /// Appends one raw element to the `Sec-WebSocket-Extensions` answer (§9.1); elements are
-    /// joined with `", "`. Used by the core's extension negotiation.
-    #[doc(hidden)]
-    #[must_use]
-    pub fn extension_header(mut self, value: impl Into<String>) -> Self {
-        self.extensions.push(value.into());
-        self
+    /// The extra response headers, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     /// Checks this answer against the request.
@@ -430,9 +522,6 @@ impl Accept {
             if !req.protocols().iter().any(|offered| offered == p) {
                 return Err(UsageError::ProtocolNotOffered(p.clone()));
             }
-        }
-        if !self.extensions.iter().all(|e| is_field_value(e)) {
-            return Err(UsageError::InvalidHeader);
         }
         check_headers(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
     }
@@ -451,15 +540,16 @@ impl Accept {
         dst.put_slice(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
         );
-        put_header(
-            dst,
-            "Sec-WebSocket-Accept",
-            &accept_key_bytes(req.key().as_bytes()),
-        );
+        if let Some(key) = req.key() {
+            put_header(
+                dst,
+                "Sec-WebSocket-Accept",
+                &accept_key_bytes(key.as_bytes()),
+            );
+        }
         if let Some(p) = &self.protocol {
             put_header(dst, "Sec-WebSocket-Protocol", p.as_bytes());
         }
-        super::put_list_header(dst, "Sec-WebSocket-Extensions", &self.extensions);
         for (name, value) in &self.headers {
             put_header(dst, name, value.as_bytes());
         }
@@ -602,6 +692,7 @@ impl HandshakeError {
         let headers: &[(&str, &str)] = match self {
             Self::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
             Self::MethodNotGet => &[("Allow", "GET")],
+            Self::MethodNotConnect => &[("Allow", "CONNECT")],
             _ => &[],
         };
         let body = format!("{self}\n");
@@ -732,23 +823,48 @@ mod tests {
                 Err(UsageError::InvalidHeader)
             );
         }
-        assert_eq!(
-            Accept::new().extension_header("x\r\n").validate(&req),
-            Err(UsageError::InvalidHeader)
-        );
     }
 
+    /// RFC 8441: an HTTP/2 extended CONNECT is a WebSocket request without key or Upgrade;
+    /// another method, or a CONNECT for another protocol, is not.
     #[test]
-    fn accept_encodes_extensions_joined() {
-        let req = request("Sec-WebSocket-Extensions: a, b\r\n");
-        let mut out = Vec::new();
-        Accept::new()
-            .extension_header("a")
-            .extension_header("b; x=1")
-            .encode(&req, &mut out);
-        let text = core::str::from_utf8(&out).unwrap();
-        assert!(text.contains("\r\nSec-WebSocket-Extensions: a, b; x=1\r\n"));
-        assert!(!text.contains("Sec-WebSocket-Protocol"));
+    fn extended_connect_8441() {
+        let fields = |protocol: &'static [u8]| -> [(&'static str, &'static [u8]); 3] {
+            [
+                (":protocol", protocol),
+                (":authority", b"h:443"),
+                ("sec-websocket-version", b"13"),
+            ]
+        };
+        let req = Request::from_head("CONNECT", "/p?q", HttpVersion::Http2, fields(b"websocket"))
+            .unwrap();
+        assert_eq!(
+            (req.host(), req.path(), req.query()),
+            ("h:443", "/p", Some("q"))
+        );
+        assert_eq!((req.key(), req.version()), (None, HttpVersion::Http2));
+        let err = |method, protocol| {
+            Request::from_head(method, "/", HttpVersion::Http2, fields(protocol)).unwrap_err()
+        };
+        assert_eq!(err("GET", b"websocket"), HandshakeError::MethodNotConnect);
+        assert_eq!(err("CONNECT", b"h2c"), HandshakeError::MissingProtocol);
+        assert_eq!(HandshakeError::MethodNotConnect.http_status(), 405);
+        let no_version = [(":protocol", &b"websocket"[..]), (":authority", b"h")];
+        assert_eq!(
+            Request::from_head("CONNECT", "/", HttpVersion::Http2, no_version).unwrap_err(),
+            HandshakeError::UnsupportedVersion
+        );
+        // HTTP/1.1 through the same constructor: the §4.2.1 checks, key included.
+        let upgrade = [
+            ("Host", &b"h"[..]),
+            ("Upgrade", b"websocket"),
+            ("Connection", b"upgrade"),
+            ("Sec-WebSocket-Version", b"13"),
+        ];
+        assert_eq!(
+            Request::from_head("GET", "/", HttpVersion::Http11, upgrade).unwrap_err(),
+            HandshakeError::MissingKey
+        );
     }
 
     #[test]

@@ -144,8 +144,10 @@ pub fn open_with(role: Role, cfg: Config) -> Connection {
 /// Feeds `bytes` and returns the event transcript and the frames sent in response.
 pub fn feed(conn: &mut Connection, bytes: &[u8]) -> (Vec<String>, Vec<(FrameHeader, Vec<u8>)>) {
     conn.handle_input(bytes);
-    let ev = drain_events(conn);
+    let mut ev = drain_events(conn);
     let out = take_output(conn);
+    // Writing the output can complete a close (our answer to the peer's close frame).
+    ev.extend(drain_events(conn));
     (ev, decode_frames(&out))
 }
 
