@@ -1,7 +1,7 @@
 //! A fan-out load tool for any `ws://` broadcast server: a server that sends every message any
 //! client sends to ALL of its connected clients, the sender included
 //! (`examples/broadcast_server.rs`, `examples/broadcast_tungstenite.rs`,
-//! `tests/interop/node/broadcast_server.mjs`).
+//! `examples/broadcast_sockudo.rs`, `tests/interop/node/broadcast_server.mjs`).
 //!
 //! ```text
 //! cargo build --release --example fanout --example broadcast_server
@@ -12,12 +12,32 @@
 //!     --clients 1000 --mode rate --rate 200 --seconds 5 [--deflate] [--binary] [--json]
 //! ```
 //!
+//! # Flags
+//!
+//! ```text
+//! --url ws://HOST:PORT/   the broadcast server (default ws://127.0.0.1:9010/)
+//! --clients N             connections (default 100)
+//! --size BYTES            message size, at least 41 (default 64)
+//! --seconds T             measured time (default 5; round mode: at least one round)
+//! --warmup W              unmeasured traffic first (default 1)
+//! --mode round|rate       see below (default round); rate needs --rate R (broadcasts/s)
+//! --pid SERVER_PID        report the server's CPU time
+//! --deflate               offer permessage-deflate with server_no_context_takeover and
+//!                         client_no_context_takeover (a server may compress once for all)
+//! --binary                binary messages (default text)
+//! --json                  also print one JSON object
+//! --connect-rate C        at most C new connections per second (default: no limit)
+//! --threads N             tokio worker threads of this tool (default 1)
+//! --stall S               give up when nothing arrives for S seconds (default 5)
+//! ```
+//!
 //! # Modes
 //!
 //! * `--mode round` (default), as uWebSockets' `broadcast_test`: each round every client sends
 //!   one message, and the round ends when every client has received all N messages of the round
 //!   (N² deliveries); rounds repeat for `--seconds` (at least one measured round). The latency
-//!   of a round includes the wait behind the other N - 1 messages of the round.
+//!   of a round includes the wait behind the other N - 1 messages of the round. A slow round is
+//!   waited for as long as deliveries keep arriving (`--stall`).
 //! * `--mode rate --rate R`: one broadcast every 1/R s (open loop: a late tick is caught up, not
 //!   skipped), the sender rotating over the clients, for `--seconds`.
 //!
@@ -32,7 +52,8 @@
 //!    per second if given, so that a listen backlog is not overrun).
 //! 2. Membership: client 0 sends a warm-up broadcast every 100 ms until every client has seen
 //!    one, so that the server has registered them all. Warm-up broadcasts are not checked.
-//! 3. `--warmup` seconds (default 1) of traffic in the chosen mode, not measured (checked).
+//! 3. `--warmup` seconds (default 1) of traffic in the chosen mode, not measured (but checked;
+//!    in round mode: rounds until that much time has passed, none with `--warmup 0`).
 //! 4. `--seconds` of measured traffic, then no more sends; the tool waits until every client has
 //!    received every message (or nothing arrives for `--stall` seconds), and closes.
 //!
@@ -621,15 +642,31 @@ fn mark(sh: &Shared, issued: &[u64], pid: Option<u32>) -> Mark {
     }
 }
 
-/// Runs one round; `false` when it did not complete within `stall`.
+/// Runs one round; `false` when deliveries stopped for `stall` before it was complete (a slow
+/// round that keeps making progress is waited for).
 async fn round(sh: &Shared, issued: &mut [u64], stall: Duration) -> bool {
     sh.round_done.store(0, Ordering::Release);
     for i in 0..sh.clients {
         issue(sh, issued, i);
     }
-    tokio::time::timeout(stall, sh.round_notify.notified())
-        .await
-        .is_ok()
+    let mut last = delivered(sh);
+    let mut last_change = Instant::now();
+    loop {
+        let tick = Duration::from_millis(100);
+        if tokio::time::timeout(tick, sh.round_notify.notified())
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        let now = delivered(sh);
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > stall {
+            return false;
+        }
+    }
 }
 
 struct Outcome {
@@ -747,7 +784,7 @@ async fn run(a: &Args) -> Result<Outcome, String> {
         Mode::Round => {
             let t = Instant::now();
             let mut warm_rounds = 0;
-            while warm_rounds == 0 || t.elapsed().as_secs_f64() < a.warmup {
+            while t.elapsed().as_secs_f64() < a.warmup {
                 if !round(&sh, &mut issued, stall).await {
                     stalled = Some(format!("warm-up round {warm_rounds} stalled"));
                     break;
@@ -760,7 +797,8 @@ async fn run(a: &Args) -> Result<Outcome, String> {
             {
                 if !round(&sh, &mut issued, stall).await {
                     stalled = Some(format!(
-                        "round {rounds} stalled: {} of {n} clients got all {n} messages within {stall:?}",
+                        "round {rounds} stalled: {} of {n} clients got all {n} messages, then \
+                         nothing arrived for {stall:?}",
                         sh.round_done.load(Ordering::Acquire)
                     ));
                     break;
