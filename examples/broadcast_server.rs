@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
 use hybi::tokio::WebSocketStream;
-use hybi::{Accept, CloseCode, Config, DeflateConfig, Error, Message, Options};
+use hybi::{Accept, CloseCode, Config, DeflateConfig, Error, Message, Timeouts};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -196,7 +196,7 @@ async fn serve(a: Args) -> std::io::Result<()> {
     );
     let mut config = Config::default();
     if a.deflate {
-        config = config.deflate(DeflateConfig::default());
+        config = config.with_deflate(DeflateConfig::default());
     }
     let clients = Arc::new(Clients::default());
     loop {
@@ -206,7 +206,7 @@ async fn serve(a: Args) -> std::io::Result<()> {
         let depth = a.queue;
         tokio::spawn(async move {
             let accepting =
-                hybi::tokio::accept_with(tcp, config, Options::default(), |_| Ok(Accept::new()));
+                hybi::tokio::accept_with(tcp, config, Timeouts::default(), |_| Ok(Accept::new()));
             let Ok(mut ws) = accepting.await else { return };
             let (queue, mut outbox) = mpsc::channel(depth);
             let id = clients.join(queue);

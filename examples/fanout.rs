@@ -84,7 +84,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use hybi::tokio::{MaybeTlsStream, WebSocketStream};
-use hybi::{ClientRequest, CloseCode, Config, DeflateConfig, Error, Message, Options, Utf8Bytes};
+use hybi::{ClientRequest, CloseCode, Config, DeflateConfig, Error, Message, Timeouts, Utf8Bytes};
 use tokio::sync::{Notify, Semaphore};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -440,7 +440,7 @@ type Ws = WebSocketStream<MaybeTlsStream>;
 
 /// The closing handshake: our close frame, then everything up to the server's close and EOF.
 async fn close(ws: &mut Ws) -> Result<(), Error> {
-    ws.close(CloseCode::NORMAL, "").await?;
+    ws.close_with(CloseCode::NORMAL, "").await?;
     loop {
         if let Err(e) = ws.recv().await {
             return if e.is_normal_close() { Ok(()) } else { Err(e) };
@@ -451,16 +451,23 @@ async fn close(ws: &mut Ws) -> Result<(), Error> {
 async fn connect(url: &str, deflate: bool) -> Result<(Ws, bool), Error> {
     let mut config = Config::default();
     if deflate {
-        config = config.deflate(
+        config = config.with_deflate(
             DeflateConfig::default()
-                .server_no_context_takeover(true)
-                .client_no_context_takeover(true),
+                .with_server_no_context_takeover(true)
+                .with_client_no_context_takeover(true),
         );
     }
     // No keepalive: a loaded server's late pong must not end a measurement.
-    let options = Options::default().ping_interval(None).pong_timeout(None);
-    let (ws, response) =
-        hybi::tokio::connect_with(ClientRequest::new(url)?, config, options).await?;
+    let options = Timeouts::default()
+        .with_ping_interval(None)
+        .with_pong_timeout(None);
+    let (ws, response) = hybi::tokio::connect_with(
+        ClientRequest::new(url)?,
+        hybi::ConnectOptions::default()
+            .with_config(config)
+            .with_timeouts(options),
+    )
+    .await?;
     let negotiated = response
         .extensions()
         .iter()
