@@ -15,8 +15,13 @@
 //! broadcaster never waits: a client whose queue is full is removed from the list and closed
 //! with 1008 "too slow". A client's task takes everything waiting in its queue, `queue`s it on
 //! its `WebSocketStream` and writes it all with one vectored write, taking from the queue only
-//! while less than 256 KiB of output waits for its socket. Every connection encodes (and with
-//! `--deflate` compresses) each message itself: the cost a "prepared message" would remove.
+//! while less than 256 KiB of output waits for its socket.
+//!
+//! Each message is a [`hybi::PreparedMessage`]: framed once, and with `--deflate` (for the
+//! clients that ask for `server_no_context_takeover`, as `fanout --deflate` does) compressed
+//! once, then queued on every connection by reference. `--plain` sends it the ordinary way
+//! instead (`queue`: each connection frames, and compresses, the message itself), for
+//! side-by-side runs.
 //!
 //! `--deflate` accepts permessage-deflate offers (`DeflateConfig::default()`: level 6, messages
 //! of 32 bytes or more compressed); `fanout --deflate` asks for `server_no_context_takeover`, so
@@ -29,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
 use hybi::tokio::WebSocketStream;
-use hybi::{Accept, CloseCode, Config, DeflateConfig, Error, Message, Timeouts};
+use hybi::{Accept, CloseCode, Config, DeflateConfig, Error, Message, PreparedMessage, Timeouts};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -42,6 +47,7 @@ struct Args {
     addr: String,
     workers: usize,
     deflate: bool,
+    plain: bool,
     queue: usize,
 }
 
@@ -50,13 +56,14 @@ fn args() -> Args {
         addr: "127.0.0.1:9010".into(),
         workers: 1,
         deflate: false,
+        plain: false,
         queue: 4096,
     };
     let mut it = std::env::args().skip(1);
     let usage = |msg: &str| -> ! {
         eprintln!(
             "{msg}\nusage: broadcast_server [--addr HOST:PORT | --port PORT] [--workers N] \
-             [--deflate] [--queue MESSAGES]"
+             [--deflate] [--plain] [--queue MESSAGES]"
         );
         std::process::exit(2)
     };
@@ -71,6 +78,7 @@ fn args() -> Args {
             "--workers" => a.workers = value().parse().unwrap_or_else(|_| usage("N")),
             "--queue" => a.queue = value().parse().unwrap_or_else(|_| usage("MESSAGES")),
             "--deflate" => a.deflate = true,
+            "--plain" => a.plain = true,
             other => usage(&format!("unknown argument {other}")),
         }
     }
@@ -82,7 +90,7 @@ fn args() -> Args {
 
 struct Client {
     id: u64,
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::Sender<PreparedMessage>,
 }
 
 /// Every connected client, in connection order.
@@ -99,7 +107,7 @@ impl Clients {
         self.list.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn join(&self, queue: mpsc::Sender<Message>) -> u64 {
+    fn join(&self, queue: mpsc::Sender<PreparedMessage>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().push(Client { id, queue });
         id
@@ -111,7 +119,8 @@ impl Clients {
 
     /// Queues `message` for every client. A client whose queue is full is removed: its queue
     /// closes, and its task closes the connection with 1008.
-    fn broadcast(&self, message: &Message) {
+    fn broadcast(&self, message: Message) {
+        let message = PreparedMessage::new(message);
         let mut dropped = 0;
         self.lock()
             .retain(|c| match c.queue.try_send(message.clone()) {
@@ -134,7 +143,7 @@ enum Step {
     /// A message from the client, or how its connection ended.
     In(Result<Message, Error>),
     /// A message from the client's queue; `None` once the list dropped the client.
-    Out(Option<Message>),
+    Out(Option<PreparedMessage>),
 }
 
 /// One connection: broadcasts what it receives, sends what its queue holds.
@@ -144,8 +153,16 @@ enum Step {
 async fn session(
     ws: &mut WebSocketStream<TcpStream>,
     clients: &Clients,
-    outbox: &mut mpsc::Receiver<Message>,
+    outbox: &mut mpsc::Receiver<PreparedMessage>,
+    plain: bool,
 ) -> Result<(), Error> {
+    let send = |ws: &mut WebSocketStream<TcpStream>, m: PreparedMessage| -> Result<(), Error> {
+        if plain {
+            ws.queue(m.message().clone())
+        } else {
+            Ok(ws.connection_mut().send_prepared(&m)?)
+        }
+    };
     loop {
         // The queue first, while the socket keeps up; polling the connection writes what was
         // queued on it and registers for writability, so a full socket wakes us when it drains.
@@ -168,14 +185,14 @@ async fn session(
         })
         .await;
         match step {
-            Step::In(Ok(message)) => clients.broadcast(&message),
+            Step::In(Ok(message)) => clients.broadcast(message),
             Step::In(Err(e)) => return Err(e),
             Step::Out(Some(message)) => {
                 // Everything waiting goes out in one vectored write, on the next poll.
-                ws.queue(message)?;
+                send(ws, message)?;
                 while ws.connection().buffered_amount() < WRITE_HIGH {
                     let Ok(more) = outbox.try_recv() else { break };
-                    ws.queue(more)?;
+                    send(ws, more)?;
                 }
             }
             Step::Out(None) => {
@@ -203,14 +220,14 @@ async fn serve(a: Args) -> std::io::Result<()> {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
         let (config, clients) = (config.clone(), clients.clone());
-        let depth = a.queue;
+        let (depth, plain) = (a.queue, a.plain);
         tokio::spawn(async move {
             let accepting =
                 hybi::tokio::accept_with(tcp, config, Timeouts::default(), |_| Ok(Accept::new()));
             let Ok(mut ws) = accepting.await else { return };
             let (queue, mut outbox) = mpsc::channel(depth);
             let id = clients.join(queue);
-            let result = session(&mut ws, &clients, &mut outbox).await;
+            let result = session(&mut ws, &clients, &mut outbox, plain).await;
             clients.leave(id);
             match result {
                 Err(e) if !e.is_normal_close() => eprintln!("connection ended: {e}"),

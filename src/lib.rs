@@ -93,7 +93,7 @@ mod utf8;
 pub use config::{Config, MaskSource, OsRandom};
 pub use conn::{
     CloseOutcome, Connection, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
-    Negotiated, ProtocolError, Timeout,
+    Negotiated, PreparedMessage, ProtocolError, Timeout,
 };
 #[cfg(feature = "std")]
 pub use connect::ConnectOptions;

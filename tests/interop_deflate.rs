@@ -375,12 +375,27 @@ fn hybi_client_to(peer: Peer, name: &str) {
 
 /// The peer's scripted client ↔ hybi's tokio echo server, with the case's parameters.
 fn peer_client_to_hybi(peer: Peer, name: &str) {
+    peer_client_to_hybi_echoing(peer, name, false);
+}
+
+/// The same, with hybi's echo sent as prepared messages (framed, and without server context
+/// takeover compressed, once for any number of recipients): the peer inflates and checks them.
+fn peer_client_to_hybi_prepared(peer: Peer, name: &str) {
+    peer_client_to_hybi_echoing(peer, name, true);
+}
+
+fn peer_client_to_hybi_echoing(peer: Peer, name: &str, prepared: bool) {
     if !peer.available() {
         return;
     }
     let c = case(name);
-    let what = format!("{peer:?} client ↔ hybi tokio server, {name}");
-    let (port, rx) = hybi_tokio_server_reporting(Config::default().with_deflate(c.hybi_server), 1);
+    let what = format!("{peer:?} client ↔ hybi tokio server, {name}, prepared: {prepared}");
+    let config = Config::default().with_deflate(c.hybi_server);
+    let (port, rx) = if prepared {
+        hybi_tokio_server_prepared(config, 1)
+    } else {
+        hybi_tokio_server_reporting(config, 1)
+    };
     let peer_view = peer.run_client(port, c.peer_client);
     let end = server_end(&rx);
     check_server_end(&what, &end, SCRIPT_CLIENT_CLOSE, Initiator::Remote);
@@ -417,6 +432,10 @@ matrix! {
     node_client_to_hybi_default: peer_client_to_hybi(Peer::Node, "default");
     node_client_to_hybi_no_context_takeover: peer_client_to_hybi(Peer::Node, "no_context_takeover");
     node_client_to_hybi_window_bits: peer_client_to_hybi(Peer::Node, "window_bits");
+    python_client_to_hybi_prepared_no_context_takeover: peer_client_to_hybi_prepared(Peer::Python, "no_context_takeover");
+    python_client_to_hybi_prepared_window_bits: peer_client_to_hybi_prepared(Peer::Python, "window_bits");
+    node_client_to_hybi_prepared_no_context_takeover: peer_client_to_hybi_prepared(Peer::Node, "no_context_takeover");
+    node_client_to_hybi_prepared_window_bits: peer_client_to_hybi_prepared(Peer::Node, "window_bits");
 }
 
 /// A zip bomb from `websockets`: 64 MiB of zeros, compressed to about 64 KiB, against hybi's

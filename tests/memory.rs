@@ -441,6 +441,73 @@ fn zero_allocations_sending_in_both_roles() {
     }
 }
 
+/// Fan-out: a prepared message costs a recipient no allocation in steady state (a reference
+/// count and an entry in its output queue), plain or compressed once with permessage-deflate
+/// (no server context takeover), small or large, interleaved with other output.
+#[test]
+fn zero_allocations_per_prepared_delivery() {
+    let deflate = hybi::DeflateConfig::default().with_server_no_context_takeover(true);
+    for compressed in [false, true] {
+        let config = if compressed {
+            Config::default().with_deflate(deflate)
+        } else {
+            Config::default()
+        };
+        // Server connections that negotiated what `config` asks for.
+        let mut room: Vec<Connection> = (0..20).map(|_| server_with(&config)).collect();
+        let messages: Vec<hybi::PreparedMessage> = [16usize, 125, 1000, 5000, 70_000]
+            .iter()
+            .map(|&n| hybi::PreparedMessage::new(hybi::Message::text("ab".repeat(n / 2))))
+            .collect();
+        let round = |room: &mut Vec<Connection>| {
+            for m in &messages {
+                for conn in room.iter_mut() {
+                    conn.send_prepared(m).unwrap();
+                    conn.send_ping(b"between").unwrap();
+                }
+            }
+            for conn in room.iter_mut() {
+                let n = conn.buffered_amount();
+                conn.advance_output(n);
+                conn.release_memory();
+            }
+        };
+        for _ in 0..20 {
+            round(&mut room);
+        }
+        let before = allocs();
+        for _ in 0..200 {
+            round(&mut room);
+        }
+        assert_eq!(allocs() - before, 0, "compressed: {compressed}");
+        if compressed {
+            // Once per message, whatever the number of recipients (the 16-byte one is under
+            // the compression threshold: never compressed).
+            let made: Vec<usize> = messages.iter().map(|m| m.compressions()).collect();
+            assert_eq!(made, [0, 1, 1, 1, 1]);
+        }
+    }
+}
+
+/// A server connection OPEN after a handshake with a client that offered what `config` turns
+/// on (permessage-deflate), its events drained and output written.
+fn server_with(config: &Config) -> Connection {
+    let request = hybi::ClientRequest::new("ws://h/").unwrap();
+    let mut client = Connection::client(
+        request,
+        client_config().with_deflate(config.deflate().copied().unwrap_or_default()),
+    );
+    let mut server = Connection::server(config.clone());
+    server.handle_input(&take_output(&mut client));
+    while let Some(ev) = server.next_event() {
+        if let Event::Request(_) = ev {
+            server.accept(hybi::Accept::new()).unwrap();
+        }
+    }
+    take_output(&mut server);
+    server
+}
+
 /// No copy: a server's unfragmented message is the read buffer's bytes, unmasked in place.
 #[test]
 fn received_payload_points_into_the_read_buffer() {

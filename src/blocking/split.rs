@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use super::transport::{timed_out, Armed};
 use super::SplitTransport;
-use crate::conn::{CloseCode, Event, Message};
+use crate::conn::{Event, Message};
 use crate::driver::{Driver, Error};
 use crate::error::UsageError;
+use crate::frame::CloseCode;
 use crate::role::State;
 
 /// How much one read or one write takes at most.

@@ -7,6 +7,7 @@
 //! | `handshake.rs` | constructors, the opening handshake, server negotiation ([`Negotiated`]) | 6455 §4, 7692 §5-§7 |
 //! | `recv.rs` | frame decoding, unmasking, reassembly, UTF-8, receive limits | 6455 §5, §8.1 |
 //! | `send.rs` | messages, fragments, control frames, masking on send, the pong rule | 6455 §5.3-§5.6, 7692 §6 |
+//! | `prepared.rs` | fan-out: a message framed (and compressed) once for many connections | 7692 §6-§7 |
 //! | `close.rs` | the closing handshake, failing the connection, timeouts, EOF | 6455 §5.5.1, §7 |
 //! | `read.rs` | the read buffer: read sizes, growth, memory release | — |
 //! | `output.rs` | the output queue | — |
@@ -17,6 +18,7 @@ mod error;
 mod event;
 mod handshake;
 mod output;
+mod prepared;
 mod read;
 mod recv;
 mod send;
@@ -25,12 +27,12 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
-pub(crate) use crate::frame::CloseCode;
 pub use error::ProtocolError;
 pub use event::{
     CloseOutcome, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind, Timeout,
 };
 pub use handshake::Negotiated;
+pub use prepared::PreparedMessage;
 
 use crate::config::Config;
 use crate::extensions::deflate::Deflate;

@@ -74,6 +74,16 @@ impl Connection {
         }
     }
 
+    /// Data may be sent: not while CONNECTING, not after our close frame, not in the middle
+    /// of a message sent in fragments.
+    pub(super) fn check_can_send_data(&self) -> Result<(), UsageError> {
+        self.check_can_send()?;
+        match self.send.fragment {
+            Some(_) => Err(UsageError::FragmentOutOfSequence),
+            None => Ok(()),
+        }
+    }
+
     /// Queues a text message (split into frames of
     /// [`Config::write_fragment_size`](crate::Config::write_fragment_size) when set).
     pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
@@ -100,10 +110,7 @@ impl Connection {
             && unfragmented
             && self.deflate.is_none()
         {
-            self.check_can_send()?;
-            if self.send.fragment.is_some() {
-                return Err(UsageError::FragmentOutOfSequence);
-            }
+            self.check_can_send_data()?;
             self.send.active = true;
             let header = FrameHeader::new(data_opcode(kind), bytes.len() as u64);
             self.queue_header(header);
@@ -114,10 +121,7 @@ impl Connection {
     }
 
     fn send_data(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), UsageError> {
-        self.check_can_send()?;
-        if self.send.fragment.is_some() {
-            return Err(UsageError::FragmentOutOfSequence);
-        }
+        self.check_can_send_data()?;
         self.send.active = true;
         if let Some(d) = self.deflate.as_deref_mut() {
             // RFC 7692 §6: RSV1 on the first frame of a compressed message.

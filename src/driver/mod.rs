@@ -172,7 +172,7 @@ impl Driver {
     /// Starts the closing handshake with 1000 (normal closure) unless it has started: what a
     /// `Sink`'s close means.
     pub fn close_normally(&mut self) -> Result<(), Error> {
-        Ok(self.conn.close(crate::conn::CloseCode::NORMAL, "")?)
+        Ok(self.conn.close(crate::frame::CloseCode::NORMAL, "")?)
     }
 
     /// Reports that the transport failed while writing (a write of zero bytes counts as a

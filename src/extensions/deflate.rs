@@ -351,7 +351,7 @@ pub(crate) enum InflateError {
 }
 
 #[cfg(feature = "deflate")]
-pub(crate) use codec::Deflate;
+pub(crate) use codec::{compress_message, Deflate};
 
 #[cfg(not(feature = "deflate"))]
 pub(crate) use stub::Deflate;
@@ -394,6 +394,63 @@ mod codec {
         }
     }
 
+    /// Compresses `data` as one message with `c` into `out` (empty), with a sync flush whose
+    /// trailer is then removed (RFC 7692 §7.2.1). Returns `false` (and `out` empty) when the
+    /// message should go out uncompressed. Without context takeover (`reset`), only what
+    /// shrinks is compressed; with it, sending the message raw would cost the shared history
+    /// (the compressor must reset), so a little overhead is worth keeping it: the next
+    /// messages refer back to this one.
+    fn compress_into(c: &mut Compress, data: &[u8], out: &mut Vec<u8>, reset: bool) -> bool {
+        let start = c.total_in();
+        out.reserve(data.len() / 2 + 64);
+        loop {
+            let used = (c.total_in() - start) as usize;
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            let room = out.capacity() - out.len();
+            if c.compress_vec(&data[used..], out, FlushCompress::Sync)
+                .is_err()
+            {
+                // Cannot happen with valid arguments; send the message as it is.
+                c.reset();
+                out.clear();
+                return false;
+            }
+            let done = (c.total_in() - start) as usize == data.len();
+            // A sync flush is complete once it stops filling the output.
+            if done && out.capacity() - out.len() > 0 && room > 0 {
+                break;
+            }
+        }
+        let packed = out.len().saturating_sub(TRAILER.len());
+        let worth = if reset {
+            packed < data.len()
+        } else {
+            packed <= data.len() + data.len() / 16 + 8
+        };
+        let compressed = out.ends_with(&TRAILER) && worth;
+        if !compressed || reset {
+            // Uncompressed: the compressor's history now has data the peer never inflates,
+            // so it must start afresh; with no_context_takeover it does anyway.
+            c.reset();
+        }
+        if compressed {
+            out.truncate(out.len() - TRAILER.len());
+        } else {
+            out.clear();
+        }
+        compressed
+    }
+
+    /// Compresses one message on its own (no context takeover) with `level` and a window of
+    /// `bits`: the payload of a frame with RSV1, or `None` when it does not shrink.
+    pub(crate) fn compress_message(data: &[u8], level: u32, bits: u8) -> Option<Vec<u8>> {
+        let mut c = Compress::new_with_window_bits(Compression::new(level), false, bits.max(9));
+        let mut out = Vec::new();
+        compress_into(&mut c, data, &mut out, true).then_some(out)
+    }
+
     impl Deflate {
         pub(crate) fn new(role: Role, params: Params, cfg: &DeflateConfig) -> Option<Self> {
             Some(Self::with(role, params, cfg))
@@ -429,7 +486,7 @@ mod codec {
 
         /// Compresses a whole message into `out` (cleared first). Returns `false` when the
         /// message goes out uncompressed: shorter than the threshold, not worth it compressed
-        /// (see below), or our window is limited to 8 bits.
+        /// (see [`compress_into`]), or our window is limited to 8 bits.
         pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
             out.clear();
             if data.len() < self.threshold || self.own_bits < 9 {
@@ -439,49 +496,19 @@ mod codec {
             let c = self.compress.get_or_insert_with(|| {
                 Compress::new_with_window_bits(Compression::new(level), false, bits)
             });
-            let start = c.total_in();
-            out.reserve(data.len() / 2 + 64);
-            loop {
-                let used = (c.total_in() - start) as usize;
-                if out.capacity() - out.len() < 64 {
-                    out.reserve(out.capacity().max(256));
-                }
-                let room = out.capacity() - out.len();
-                if c.compress_vec(&data[used..], out, FlushCompress::Sync)
-                    .is_err()
-                {
-                    // Cannot happen with valid arguments; send the message as it is.
-                    c.reset();
-                    out.clear();
-                    return false;
-                }
-                let done = (c.total_in() - start) as usize == data.len();
-                // A sync flush is complete once it stops filling the output.
-                if done && out.capacity() - out.len() > 0 && room > 0 {
-                    break;
-                }
-            }
-            // Without context takeover, compress only what shrinks. With it, sending the message
-            // raw would cost the shared history (the compressor must reset), so a little
-            // overhead is worth keeping it: the next messages refer back to this one.
-            let packed = out.len().saturating_sub(TRAILER.len());
-            let worth = if self.own_reset {
-                packed < data.len()
-            } else {
-                packed <= data.len() + data.len() / 16 + 8
-            };
-            let compressed = out.ends_with(&TRAILER) && worth;
-            if !compressed || self.own_reset {
-                // Uncompressed: the compressor's history now has data the peer never inflates,
-                // so it must start afresh; with no_context_takeover it does anyway.
-                c.reset();
-            }
-            if compressed {
-                out.truncate(out.len() - TRAILER.len());
-            } else {
-                out.clear();
-            }
-            compressed
+            compress_into(c, data, out, self.own_reset)
+        }
+
+        /// With no context takeover on our side, every message is compressed on its own, so
+        /// the same bytes serve every connection with the same window and level: those
+        /// parameters, and the threshold below which messages go out uncompressed. `None` with
+        /// context takeover (each connection's history differs) or an 8-bit window.
+        pub(crate) fn shared_compression(&self) -> Option<(u8, u32, usize)> {
+            (self.own_reset && self.own_bits >= 9).then_some((
+                self.own_bits,
+                self.level,
+                self.threshold,
+            ))
         }
 
         /// Inflates `input` (the next bytes of a compressed message) onto `out`, and at the end

@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 
-mod io;
+mod drive;
 mod split;
 mod wake;
 
@@ -33,11 +33,12 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
-use crate::conn::{CloseCode, Connection, Event, Message};
+use crate::conn::{Connection, Event, Message};
 pub use crate::connect::tokio::MaybeTlsStream;
 use crate::connect::ConnectOptions;
 use crate::driver::{Driver, Error, Timeouts};
 use crate::error::UsageError;
+use crate::frame::CloseCode;
 use crate::handshake::{Accept, ClientRequest, Reject, Request, Response};
 pub use split::{ReadHalf, ReuniteError, WriteHalf};
 use wake::{Side, WakeSet};
@@ -319,108 +320,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// ([`WriteHalf::close_with`]); [`ReadHalf::reunite`] puts them back together.
     pub fn into_split(self) -> (ReadHalf<S>, WriteHalf<S>) {
         split::split(self)
-    }
-
-    /// One step for a task on `side`: parks it, drives the connection with the shared waker,
-    /// wakes the other side's task if this step changed what it waits for, and unparks this
-    /// task when it is done waiting.
-    fn poll_side<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        side: Side,
-        step: fn(&mut Self, &mut Context<'_>) -> Poll<Result<T, Error>>,
-    ) -> Poll<Result<T, Error>> {
-        self.parked.park(side, cx.waker());
-        let before = self.progress();
-        let waker = self.waker.clone();
-        let result = step(self, &mut Context::from_waker(&waker));
-        if self.progress() != before {
-            self.parked.wake_other(side, cx.waker());
-        }
-        if result.is_ready() {
-            self.parked.unpark(side);
-        }
-        result
-    }
-
-    /// What another task may be waiting for: the output to shrink, the state to change.
-    fn progress(&self) -> (usize, crate::State, bool) {
-        let conn = self.driver.connection();
-        (conn.buffered_amount(), conn.state(), self.driver.is_done())
-    }
-
-    /// Drives I/O until the driver has an event (or the end) for the application.
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Error>> {
-        loop {
-            // Write what we can; a full transport must not stop us from reading.
-            let written = match self.poll_write(cx) {
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => true,
-                Poll::Pending => false,
-            };
-            if let Some(result) = self.driver.next_event() {
-                return Poll::Ready(result);
-            }
-            // Taking events can queue output (the close frame after the last event).
-            if written && self.driver.wants_write() {
-                continue;
-            }
-            if self.poll_deadline(cx) {
-                continue;
-            }
-            // Without reading, only the writer or the timer can make progress, and both are
-            // registered with `cx`.
-            if !self.driver.wants_read() {
-                return Poll::Pending;
-            }
-            ready!(self.poll_read(cx))?;
-        }
-    }
-
-    /// Writes until everything queued is written; fails once the connection has ended with
-    /// output unwritten.
-    fn poll_flushed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            if let Some(end) = self.driver.unwritten_error() {
-                return Poll::Ready(Err(end));
-            }
-            match self.poll_write(cx)? {
-                Poll::Ready(()) => return Poll::Ready(Ok(())),
-                Poll::Pending if self.poll_deadline(cx) => continue,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-
-    /// Keeps the timer armed for the next deadline. Returns `true` when a deadline passed and
-    /// was acted on (the caller loops to see what changed).
-    ///
-    /// The timer is re-armed only when the next deadline comes before it; a deadline that
-    /// moved later (input arrived) is noticed when the timer fires, so a busy connection
-    /// neither reads the clock nor touches the timer per message.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(at) = self.driver.deadline() else {
-            self.sleep = None;
-            return false;
-        };
-        let at = tokio::time::Instant::from_std(at);
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        if at < sleep.deadline() {
-            sleep.as_mut().reset(at);
-        }
-        if sleep.as_mut().poll(cx).is_pending() {
-            return false;
-        }
-        // The timer fired: either the deadline passed, or it moved later since the timer was
-        // set (re-arm for it and poll again, to register the new wake-up).
-        if at <= tokio::time::Instant::now() {
-            self.driver.on_deadline();
-        } else {
-            sleep.as_mut().reset(at);
-        }
-        true
     }
 }
 

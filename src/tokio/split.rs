@@ -14,8 +14,9 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::WebSocketStream;
-use crate::conn::{CloseCode, Event, Message};
+use crate::conn::{Event, Message};
 use crate::driver::Error;
+use crate::frame::CloseCode;
 use crate::role::State;
 
 type Shared<S> = Arc<Mutex<WebSocketStream<S>>>;

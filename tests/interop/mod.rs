@@ -534,12 +534,12 @@ where
             }
         }
     };
-    tokio_echo_loop(ws).await
+    tokio_echo_loop(ws, false).await
 }
 
 /// Like [`tokio_echo`], with the server handshake run on the core directly, so that the
 /// `Event::Open` (which names the negotiated extensions) is seen.
-pub async fn tokio_echo_reporting<S>(mut stream: S, config: Config) -> ServerEnd
+pub async fn tokio_echo_reporting<S>(mut stream: S, config: Config, prepared: bool) -> ServerEnd
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -589,12 +589,14 @@ where
     };
     // The 101 (and anything after it) is written by the stream.
     let ws = hybi::tokio::WebSocketStream::new(stream, conn, Timeouts::default());
-    let mut end = tokio_echo_loop(ws).await;
+    let mut end = tokio_echo_loop(ws, prepared).await;
     end.extensions = handshake.extensions;
     end
 }
 
-async fn tokio_echo_loop<S>(mut ws: hybi::tokio::WebSocketStream<S>) -> ServerEnd
+/// Echoes every message (as a [`hybi::PreparedMessage`] when `prepared`: framed and, with
+/// deflate and no server context takeover, compressed once for every recipient).
+async fn tokio_echo_loop<S>(mut ws: hybi::tokio::WebSocketStream<S>, prepared: bool) -> ServerEnd
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -603,6 +605,11 @@ where
     let error = loop {
         let sent = match ws.recv_event().await {
             Ok(Event::Message(m)) => match reply_to(m) {
+                Reply::Echo(m) if prepared => {
+                    let m = hybi::PreparedMessage::new(m);
+                    ws.connection_mut().send_prepared(&m).unwrap();
+                    ws.flush_queue().await
+                }
                 Reply::Echo(m) => ws.send_message(m).await,
                 Reply::Close(code, reason) => ws.close_with(code, &reason).await,
                 Reply::Fragments(parts) => {
@@ -685,7 +692,7 @@ pub fn blocking_echo<S: Transport>(stream: S, config: Config) -> ServerEnd {
 /// A hybi tokio echo server on 127.0.0.1, on its own thread and runtime, for `conns`
 /// connections; each connection's end is reported on the channel.
 pub fn hybi_tokio_server(config: Config, conns: usize) -> (u16, mpsc::Receiver<ServerEnd>) {
-    spawn_tokio_server(config, conns, false)
+    spawn_tokio_server(config, conns, Echo::Plain)
 }
 
 /// [`hybi_tokio_server`] with [`tokio_echo_reporting`]: each [`ServerEnd`] names the
@@ -694,13 +701,28 @@ pub fn hybi_tokio_server_reporting(
     config: Config,
     conns: usize,
 ) -> (u16, mpsc::Receiver<ServerEnd>) {
-    spawn_tokio_server(config, conns, true)
+    spawn_tokio_server(config, conns, Echo::Reporting)
+}
+
+/// [`hybi_tokio_server_reporting`] that echoes with prepared messages.
+pub fn hybi_tokio_server_prepared(
+    config: Config,
+    conns: usize,
+) -> (u16, mpsc::Receiver<ServerEnd>) {
+    spawn_tokio_server(config, conns, Echo::Prepared)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Plain,
+    Reporting,
+    Prepared,
 }
 
 fn spawn_tokio_server(
     config: Config,
     conns: usize,
-    report: bool,
+    echo: Echo,
 ) -> (u16, mpsc::Receiver<ServerEnd>) {
     let (port_tx, port_rx) = mpsc::channel();
     let (tx, rx) = mpsc::channel();
@@ -719,10 +741,10 @@ fn spawn_tokio_server(
                     tcp.set_nodelay(true).unwrap();
                     let (tx, config) = (tx.clone(), config.clone());
                     tasks.spawn(async move {
-                        let end = if report {
-                            tokio_echo_reporting(tcp, config).await
-                        } else {
-                            tokio_echo(tcp, config).await
+                        let end = match echo {
+                            Echo::Plain => tokio_echo(tcp, config).await,
+                            Echo::Reporting => tokio_echo_reporting(tcp, config, false).await,
+                            Echo::Prepared => tokio_echo_reporting(tcp, config, true).await,
                         };
                         let _ = tx.send(end);
                     });
