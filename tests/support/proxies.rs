@@ -1,8 +1,8 @@
 //! Real proxies for the client tests, started by the tests themselves: tinyproxy (HTTP
 //! CONNECT, optionally with Basic auth) and Dante's `danted` (SOCKS5, optionally with the
 //! username/password method), each from a config written to a temporary directory, on a free
-//! 127.0.0.1 port, killed on drop. A test whose binary is not installed prints a `skipped:` line
-//! and returns (CI installs them: see `.ci/run`).
+//! 127.0.0.1 port, killed on drop. A test whose binary is not installed prints a `skipped:`
+//! line and returns, or fails when `CI` is set (CI installs them: see `.ci/run`).
 //!
 //! Also a scripted fake proxy, for what the real ones don't do on demand (garbage, silence, an
 //! endless head, a SOCKS failure code of our choosing) and to see the exact bytes a client sent.
@@ -21,6 +21,16 @@ use std::time::{Duration, Instant};
 /// the system's password database). Created by `.ci/run`, or here when running as root.
 pub const SOCKS_USER: &str = "hybi-socks";
 pub const SOCKS_PASSWORD: &str = "hybi-socks-pw";
+
+/// Without a proxy (or its account): fails under CI (which installs them), else says so on
+/// stderr, past the test harness's capture, like the interop tests.
+pub fn skip(note: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    if ci {
+        panic!("{note} (CI must provide it: see .ci/run)");
+    }
+    let _ = writeln!(std::io::stderr(), "skipped: {note}");
+}
 
 /// The path of an installed program, searched in `PATH` and the sbin directories (`danted`
 /// lives in /usr/sbin, which a non-root `PATH` may lack).
@@ -90,7 +100,9 @@ fn start(
         } else {
             program
         };
-        println!("skipped: {program} not installed (apt-get install {package})");
+        skip(&format!(
+            "{program} not installed (apt-get install {package})"
+        ));
         return None;
     };
     for _ in 0..3 {
@@ -184,7 +196,7 @@ pub fn danted(auth: bool) -> Option<Service> {
 
 /// Makes sure the account Dante's username method checks exists with [`SOCKS_PASSWORD`]:
 /// `.ci/run` creates it; as root the tests create it (a system account without a home or a
-/// login shell). `false` (with a `skipped:` line) when it cannot be had.
+/// login shell). `false` (after [`skip`]) when it cannot be had.
 pub fn socks_user() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
@@ -200,7 +212,9 @@ pub fn socks_user() -> bool {
             .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
         if !root {
             if !exists {
-                println!("skipped: no account {SOCKS_USER} for Dante's username method (run as root, or see .ci/run)");
+                skip(&format!(
+                    "no account {SOCKS_USER} for Dante's username method (run as root, or see .ci/run)"
+                ));
             }
             return exists;
         }
@@ -210,7 +224,7 @@ pub fn socks_user() -> bool {
                 .status()
                 .is_ok_and(|s| s.success());
             if !created {
-                println!("skipped: could not create the account {SOCKS_USER}");
+                skip(&format!("could not create the account {SOCKS_USER}"));
                 return false;
             }
         }
