@@ -31,6 +31,7 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// The host could not be resolved.
     pub(crate) fn resolve(host: &str, port: u16, error: io::Error) -> Self {
         Self {
@@ -41,6 +42,7 @@ impl ConnectError {
         }
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// Every address was tried (`attempts` may be empty: the name resolved to none).
     pub(crate) fn attempts_failed(
         host: &str,

@@ -15,26 +15,38 @@
 pub(crate) mod blocking;
 mod env;
 mod error;
+// The protocols and the policy the adapters' glue runs (sans-IO).
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 mod http_connect;
 mod proxy;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 mod redirect;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 mod socks;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 mod tunnel;
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 use std::io;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+use std::time::Instant;
 
 use crate::config::Config;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 use crate::conn::Timeout;
-use crate::driver::{Error, Timeouts};
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+use crate::driver::Error;
+use crate::driver::Timeouts;
 pub use error::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
 pub use proxy::{Proxy, ProxyScheme, ProxyUrl};
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 pub(crate) use redirect::Redirects;
 
 /// Redirects followed by default.
@@ -182,14 +194,17 @@ impl ConnectOptions {
     }
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// The end of one `connect_with`: its start plus the handshake timeout (or none).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline(Option<Instant>);
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// The deadline has passed.
 #[derive(Debug)]
 pub(crate) struct Expired;
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 impl Deadline {
     /// The deadline of a `connect_with` that starts at `now`.
     pub(crate) fn start(options: &ConnectOptions, now: Instant) -> Self {
@@ -202,6 +217,7 @@ impl Deadline {
     }
 
     /// The instant, if any.
+    #[cfg(feature = "tokio")]
     pub(crate) fn at(self) -> Option<Instant> {
         self.0
     }
@@ -245,6 +261,7 @@ impl Deadline {
     }
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// Why no TCP connection was opened.
 #[derive(Debug)]
 pub(crate) enum TcpFailure {
@@ -254,6 +271,7 @@ pub(crate) enum TcpFailure {
     Deadline,
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 impl TcpFailure {
     /// The error of a direct connection.
     pub(crate) fn direct(self) -> Error {
@@ -272,6 +290,7 @@ impl TcpFailure {
     }
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// What an I/O error while talking to a proxy means.
 pub(crate) fn proxy_io_error(e: io::Error) -> ProxyErrorKind {
     match e.kind() {
@@ -284,6 +303,7 @@ pub(crate) fn proxy_io_error(e: io::Error) -> ProxyErrorKind {
     }
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,7 @@ impl ProxyUrl {
         self.credentials.as_ref().map(|(user, _)| user.as_str())
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// The user name and password, when the URL has credentials (a user without a password
     /// has an empty one).
     pub(crate) fn credentials(&self) -> Option<(&str, &str)> {
@@ -112,6 +113,7 @@ impl ProxyUrl {
             .map(|(user, password)| (user.as_str(), password.as_str()))
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// An error of this proxy.
     pub(crate) fn error(&self, kind: ProxyErrorKind) -> ProxyError {
         ProxyError::new(self.to_string(), kind)

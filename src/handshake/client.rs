@@ -239,7 +239,7 @@ impl ClientRequest {
 
     /// The same request (Origin, subprotocols, extensions, extra headers) for another URL: the
     /// next hop of a redirect.
-    #[cfg(feature = "std")]
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     pub(crate) fn redirected(&self, url: &str) -> Result<Self, HandshakeError> {
         let target = Self::new(url)?;
         Ok(Self {
