@@ -183,7 +183,7 @@ fn parse(url: &str) -> Result<ProxyUrl, ProxyErrorKind> {
         Some(s) if s.eq_ignore_ascii_case("https") => {
             return Err(Unsupported("TLS to the proxy (https://)"))
         }
-        Some(s) if s.len() >= 5 && s[..5].eq_ignore_ascii_case("socks") => {
+        Some(s) if s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("socks")) => {
             return Err(Unsupported("SOCKS versions other than 5"))
         }
         Some(_) => return Err(Unsupported("proxy scheme other than http, socks5, socks5h")),
@@ -385,6 +385,156 @@ impl From<ProxyUrl> for Proxy {
     fn from(url: ProxyUrl) -> Self {
         Self {
             source: Source::Url(url),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse_ok(url: &str) -> ProxyUrl {
+        ProxyUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    #[test]
+    fn schemes_hosts_and_ports() {
+        let cases = [
+            ("http://proxy:3128", ProxyScheme::Http, "proxy", 3128),
+            (
+                "HTTP://Proxy.Example",
+                ProxyScheme::Http,
+                "proxy.example",
+                80,
+            ),
+            ("proxy.corp:8080", ProxyScheme::Http, "proxy.corp", 8080),
+            ("proxy.corp", ProxyScheme::Http, "proxy.corp", 80),
+            ("socks5://127.0.0.1", ProxyScheme::Socks5, "127.0.0.1", 1080),
+            ("SOCKS5H://[::1]:1081/", ProxyScheme::Socks5h, "::1", 1081),
+            ("socks5h://[fe80::1]", ProxyScheme::Socks5h, "fe80::1", 1080),
+            (
+                "http://p:3128/ignored/path?x#y",
+                ProxyScheme::Http,
+                "p",
+                3128,
+            ),
+            ("  http://p:1  ", ProxyScheme::Http, "p", 1),
+            ("http://p:", ProxyScheme::Http, "p", 80),
+        ];
+        for (url, scheme, host, port) in cases {
+            let p = parse_ok(url);
+            assert_eq!(
+                (p.scheme(), p.host(), p.port()),
+                (scheme, host, port),
+                "{url}"
+            );
+            assert_eq!(p.username(), None);
+        }
+        assert_eq!(parse_ok("[::1]:3128").to_string(), "http://[::1]:3128");
+    }
+
+    #[test]
+    fn credentials_are_decoded_and_never_shown() {
+        let p = parse_ok("http://us%65r:p%40ss%3Aword@proxy:3128");
+        assert_eq!(p.credentials(), Some(("user", "p@ss:word")));
+        let p = parse_ok("socks5://a@b@proxy");
+        assert_eq!(p.credentials(), Some(("a@b", "")));
+        assert_eq!(p.host(), "proxy");
+        let p = parse_ok("socks5h://me:s3cret@proxy:1");
+        assert_eq!(p.to_string(), "socks5h://proxy:1");
+        let debug = format!("{p:?}");
+        assert!(!debug.contains("s3cret") && debug.contains("me"), "{debug}");
+        let proxy = Proxy::from(p);
+        assert!(!format!("{proxy:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn invalid_and_unsupported() {
+        for url in [
+            "",
+            "http://",
+            "http://:80",
+            "http://[::1",
+            "http://[zz]:80",
+            "http://[::1]x",
+            "http://p:0",
+            "http://p:65536",
+            "http://p:12a",
+            "http://p q:80",
+            "http://u:%zz@p",
+            "http://u:%ff@p",
+        ] {
+            let e = ProxyUrl::parse(url).unwrap_err();
+            assert!(
+                matches!(e.kind(), ProxyErrorKind::InvalidUrl(_)),
+                "{url}: {e}"
+            );
+        }
+        for url in [
+            "https://p",
+            "socks4://p",
+            "socks4a://p",
+            "SOCKS://p",
+            "ftp://p",
+        ] {
+            let e = ProxyUrl::parse(url).unwrap_err();
+            assert!(
+                matches!(e.kind(), ProxyErrorKind::Unsupported(_)),
+                "{url}: {e}"
+            );
+        }
+        let e = ProxyUrl::parse("https://user:secret@p:443/x").unwrap_err();
+        assert_eq!(e.proxy(), "https://p:443/x");
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("http://u:p@h:1"), "http://h:1");
+        assert_eq!(redact("u:p@h:1/x"), "h:1/x");
+        assert_eq!(redact("http://h:1"), "http://h:1");
+        assert_eq!(redact("http://a@b@h/@x"), "http://h/@x");
+    }
+
+    #[test]
+    fn choice() {
+        let ws = ClientRequest::new("ws://127.0.0.1:9001/").unwrap();
+        assert!(Proxy::none().for_request(&ws).unwrap().is_none());
+        let fixed = Proxy::url("socks5://127.0.0.1:1080").unwrap();
+        assert_eq!(fixed.for_request(&ws).unwrap().unwrap().port(), 1080);
+        let vars = Proxy::from_vars([("HTTP_PROXY", "socks4://x")]);
+        let e = vars.for_request(&ws).unwrap_err();
+        assert!(matches!(e.kind(), ProxyErrorKind::Unsupported(_)));
+        let vars = Proxy::from_vars([("HTTP_PROXY", "p:1"), ("NO_PROXY", "127.0.0.1:9001")]);
+        assert!(vars.for_request(&ws).unwrap().is_none());
+        let other_port = ClientRequest::new("ws://127.0.0.1:9002/").unwrap();
+        assert!(vars.for_request(&other_port).unwrap().is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_never_leaks(url in "\\PC{0,48}") {
+            match ProxyUrl::parse(&url) {
+                Ok(p) => {
+                    let shown = p.to_string();
+                    prop_assert!(ProxyUrl::parse(&shown).is_ok(), "{}", shown);
+                    prop_assert!(!shown.contains('@'), "{}", shown);
+                }
+                Err(e) => {
+                    // The error names what was given, userinfo removed.
+                    prop_assert_eq!(e.proxy(), redact(&url));
+                }
+            }
+        }
+
+        #[test]
+        fn credentials_round_trip(user in "[a-zA-Z0-9]{1,8}", password in "[ -~]{1,12}") {
+            let encoded: String = password
+                .bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect();
+            let p = ProxyUrl::parse(&format!("socks5://{user}:{encoded}@h:1")).unwrap();
+            prop_assert_eq!(p.credentials(), Some((user.as_str(), password.as_str())));
         }
     }
 }
