@@ -477,6 +477,7 @@ mod tests {
             "socks4a://p",
             "SOCKS://p",
             "ftp://p",
+            "soc€://p",
         ] {
             let e = ProxyUrl::parse(url).unwrap_err();
             assert!(
