@@ -310,3 +310,82 @@ fn unusable_proxy_url_is_an_error() {
         }
     }
 }
+
+/// A listener that takes no more connections: its backlog is cut to 0 and filled (connections
+/// that are never accepted, until one times out), so the next SYNs are dropped and a connect
+/// hangs, as towards a blackhole.
+fn full_listener() -> (TcpListener, Vec<std::net::TcpStream>) {
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) on a socket this test owns; it only changes the backlog.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), 0) };
+    assert_eq!(rc, 0);
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    while let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        fillers.push(s);
+        assert!(fillers.len() < 64, "the backlog does not fill");
+    }
+    (listener, fillers)
+}
+
+/// The connect timeout bounds each attempt: the address is listed as timed out.
+#[test]
+fn connect_timeout_bounds_each_attempt() {
+    let (listener, _filler) = full_listener();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    for adapter in ADAPTERS {
+        let options = options(Proxy::none()).with_connect_timeout(Some(Duration::from_millis(200)));
+        let started = Instant::now();
+        let r = connect(adapter, &url, options);
+        let took = started.elapsed();
+        let Err(Error::Connect(e)) = r else {
+            panic!("{adapter:?}: {r:?}")
+        };
+        assert_eq!(e.attempts().len(), 1, "{e}");
+        assert_eq!(
+            e.attempts()[0].1.kind(),
+            std::io::ErrorKind::TimedOut,
+            "{e}"
+        );
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+}
+
+/// Without a connect timeout the handshake timeout still bounds the connect: directly, and to
+/// a proxy (then the error names the proxy).
+#[test]
+fn handshake_timeout_bounds_the_connect() {
+    let (listener, _filler) = full_listener();
+    let addr = listener.local_addr().unwrap();
+    let short = Timeouts::default().with_handshake_timeout(Some(Duration::from_millis(300)));
+    for adapter in ADAPTERS {
+        let started = Instant::now();
+        let r = connect(
+            adapter,
+            &format!("ws://{addr}/"),
+            options(Proxy::none()).with_timeouts(short.clone()),
+        );
+        assert!(
+            matches!(r, Err(Error::Timeout(hybi::Timeout::Handshake))),
+            "{adapter:?}: {r:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+
+        let proxy = Proxy::url(&format!("http://{addr}")).unwrap();
+        let started = Instant::now();
+        let e = proxy_error(
+            adapter,
+            "ws://127.0.0.1:9/",
+            options(proxy).with_timeouts(short.clone()),
+        );
+        assert!(
+            matches!(e.kind(), ProxyErrorKind::TimedOut),
+            "{adapter:?}: {e}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}

@@ -297,8 +297,9 @@ mod tests {
 
     #[test]
     fn a_passed_deadline_stops_the_attempts() {
-        let options = ConnectOptions::default();
-        let deadline = Deadline::start(&options, Instant::now() - Duration::from_secs(60));
+        let zero = crate::Timeouts::default().with_handshake_timeout(Some(Duration::ZERO));
+        let options = ConnectOptions::default().with_timeouts(zero);
+        let deadline = Deadline::start(&options, Instant::now());
         let addrs = [SocketAddr::from(([127, 0, 0, 1], closed_port()))];
         let r = connect_any("h", 1, addrs.into_iter(), &options, deadline);
         assert!(matches!(r, Err(TcpFailure::Deadline)), "{r:?}");

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -214,6 +215,17 @@ async fn tcp_connect(
         .await
         .ok_or(TcpFailure::Deadline)?
         .map_err(|e| TcpFailure::Connect(ConnectError::resolve(host, port, e)))?;
+    connect_any(host, port, addrs, options, deadline).await
+}
+
+/// Connects to `addrs` in turn until one answers, keeping every error.
+async fn connect_any(
+    host: &str,
+    port: u16,
+    addrs: impl Iterator<Item = SocketAddr>,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<TcpStream, TcpFailure> {
     let mut attempts = Vec::new();
     for addr in addrs {
         let limit = deadline
@@ -239,4 +251,44 @@ async fn tcp_connect(
     Err(TcpFailure::Connect(ConnectError::attempts_failed(
         host, port, attempts,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_address_is_tried_in_turn() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+        // ::1 first, where nothing listens on that port (or IPv6 is off): then 127.0.0.1.
+        let addrs = [SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], port)), v4];
+        let options = ConnectOptions::default();
+        let deadline = Deadline::start(&options, now());
+        let tcp = connect_any("localhost", port, addrs.into_iter(), &options, deadline)
+            .await
+            .unwrap();
+        assert_eq!(tcp.peer_addr().unwrap(), v4);
+        drop(listener);
+        let Err(TcpFailure::Connect(e)) =
+            connect_any("localhost", port, addrs.into_iter(), &options, deadline).await
+        else {
+            panic!("connected to a closed port");
+        };
+        let tried: Vec<SocketAddr> = e.attempts().iter().map(|(a, _)| *a).collect();
+        assert_eq!(tried, addrs);
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_stops_the_attempts() {
+        let zero = crate::Timeouts::default().with_handshake_timeout(Some(Default::default()));
+        let options = ConnectOptions::default().with_timeouts(zero);
+        let deadline = Deadline::start(&options, now());
+        let addrs = [SocketAddr::from(([127, 0, 0, 1], 9))];
+        let r = connect_any("h", 9, addrs.into_iter(), &options, deadline).await;
+        assert!(matches!(r, Err(TcpFailure::Deadline)), "{r:?}");
+    }
 }
