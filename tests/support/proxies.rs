@@ -175,16 +175,21 @@ pub fn danted(auth: bool) -> Option<Service> {
             ]
         },
         |port, dir| {
-            // Running as root (CI, this machine): privileged operations as root, the rest as
-            // nobody. `external: lo` lets it reach targets on 127.0.0.1 and ::1.
+            // As root (CI): privileged operations (reading the password database) as root, the
+            // rest as nobody; as another user, everything as that user. `external: lo` lets it
+            // reach targets on 127.0.0.1 and ::1.
+            let users = if is_root() {
+                "user.privileged: root\nuser.unprivileged: nobody\n"
+            } else {
+                ""
+            };
             format!(
                 "logoutput: {log}\n\
                  internal: 127.0.0.1 port = {port}\n\
                  external: lo\n\
                  clientmethod: none\n\
                  socksmethod: {method}\n\
-                 user.privileged: root\n\
-                 user.unprivileged: nobody\n\
+                 {users}\
                  client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n\
                  socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n\
                  socks pass {{ from: 127.0.0.0/8 to: ::/0 }}\n",
@@ -194,33 +199,43 @@ pub fn danted(auth: bool) -> Option<Service> {
     )
 }
 
+/// Whether the tests run as root.
+fn is_root() -> bool {
+    static ROOT: OnceLock<bool> = OnceLock::new();
+    *ROOT.get_or_init(|| {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+    })
+}
+
 /// Makes sure the account Dante's username method checks exists with [`SOCKS_PASSWORD`]:
-/// `.ci/run` creates it; as root the tests create it (a system account without a home or a
-/// login shell). `false` (after [`skip`]) when it cannot be had.
+/// `.ci/run` creates it; as root the tests create it if missing (a system account without a
+/// home or a login shell) and set its password. `false` (after [`skip`]) when not root.
 pub fn socks_user() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
+        if !is_root() {
+            // Dante checks the password against the shadow file, which only root reads.
+            skip("Dante's username method needs root (to read the password database)");
+            return false;
+        }
         let exists = Command::new("id")
             .arg(SOCKS_USER)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-        if !root {
-            if !exists {
-                skip(&format!(
-                    "no account {SOCKS_USER} for Dante's username method (run as root, or see .ci/run)"
-                ));
-            }
-            return exists;
-        }
         if !exists {
             let created = Command::new("useradd")
-                .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SOCKS_USER])
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    SOCKS_USER,
+                ])
                 .status()
                 .is_ok_and(|s| s.success());
             if !created {
@@ -228,7 +243,10 @@ pub fn socks_user() -> bool {
                 return false;
             }
         }
-        let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
         chpasswd
             .stdin
             .take()
