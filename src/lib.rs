@@ -96,7 +96,10 @@ pub use conn::{
     Negotiated, PreparedMessage, ProtocolError, Timeout,
 };
 #[cfg(feature = "std")]
-pub use connect::ConnectOptions;
+pub use connect::{
+    ConnectError, ConnectOptions, Proxy, ProxyError, ProxyErrorKind, ProxyScheme, ProxyUrl,
+    RedirectError,
+};
 #[cfg(feature = "std")]
 pub use driver::{Error, Timeouts};
 pub use error::UsageError;

@@ -6,7 +6,7 @@
 //!
 //! Properties:
 //! - no panic, and only the errors `Response::parse` documents (`UnexpectedStatus` never for
-//!   101);
+//!   101, `Redirect` only for 301, 302, 303, 307, 308);
 //! - `Partial { needed }`: 1 or 2, within `max_header_bytes`, and no empty line in the buffer;
 //! - `Complete((response, used))`: `used` ≤ buffer and limit, the head ends with `\n`, the same
 //!   result from the head alone and with larger limits, and the head minus one byte is
@@ -92,6 +92,9 @@ fuzz_target!(|data: &[u8]| {
             }
             HandshakeError::TooManyHeaders { max } => assert_eq!(*max, max_headers),
             HandshakeError::UnexpectedStatus(status) => assert_ne!(*status, 101),
+            HandshakeError::Redirect { status, .. } => {
+                assert!(matches!(status, 301 | 302 | 303 | 307 | 308))
+            }
             HandshakeError::Malformed(_)
             | HandshakeError::MissingUpgrade
             | HandshakeError::MissingConnectionUpgrade

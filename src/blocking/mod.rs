@@ -55,19 +55,26 @@ pub fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error
 }
 
 /// Connects with a request (subprotocols, Origin, headers) and options (config, timeouts,
-/// TLS).
+/// proxy, redirects, connect timeout, TLS): TCP to each address in turn or through the proxy,
+/// TLS for `wss://`, the opening handshake, and again for each redirect followed, all within
+/// the handshake timeout.
 pub fn connect_with(
     request: ClientRequest,
     options: ConnectOptions,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     request.validate()?;
-    let stream = crate::connect::blocking::open(&request, &options)?;
-    client_with(
-        stream,
-        request,
-        options.config().clone(),
-        options.timeouts().clone(),
-    )
+    let deadline = crate::connect::Deadline::start(&options, Instant::now());
+    let mut redirects = crate::connect::Redirects::new(&request, options.max_redirects());
+    let mut request = request;
+    loop {
+        let stream = crate::connect::blocking::open(&request, &options, deadline)?;
+        let timeouts = deadline.timeouts(&options, Instant::now())?;
+        let config = options.config().clone();
+        match client_with(stream, request.clone(), config, timeouts) {
+            Err(e) => request = redirects.follow(&request, e)?,
+            done => return done,
+        }
+    }
 }
 
 /// Runs the client handshake over an established transport.

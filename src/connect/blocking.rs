@@ -1,11 +1,19 @@
-//! Opening a blocking client transport: TCP to the first address that answers, then TLS for
-//! `wss://`.
+//! Opening a blocking client transport: TCP to the first address that answers (directly, or
+//! to the proxy and through its tunnel), then TLS for `wss://`. Only moves bytes: the rules are
+//! in the sans-IO modules next to this one.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+#[cfg(test)]
 use std::time::Duration;
+use std::time::Instant;
 
-use super::ConnectOptions;
+use super::socks::try_next_address;
+use super::tunnel::{Step, Target, Tunnel};
+use super::{
+    proxy_io_error, ConnectError, ConnectOptions, Deadline, ProxyErrorKind, ProxyScheme, ProxyUrl,
+    TcpFailure,
+};
 use crate::driver::Error;
 use crate::handshake::ClientRequest;
 
@@ -75,17 +83,18 @@ impl Write for MaybeTlsStream {
     }
 }
 
-/// Opens the transport for `request`: TCP (bounded by the handshake timeout), then TLS for
-/// `wss://`.
+/// Opens the transport for `request`: TCP (directly or through the proxy's tunnel), then TLS
+/// for `wss://`, before `deadline`.
 pub(crate) fn open(
     request: &ClientRequest,
     options: &ConnectOptions,
+    deadline: Deadline,
 ) -> Result<MaybeTlsStream, Error> {
-    let tcp = tcp_connect(
-        request.host(),
-        request.port(),
-        options.timeouts().handshake_timeout(),
-    )?;
+    let tcp = match options.proxy().for_request(request)? {
+        None => tcp_connect(request.host(), request.port(), options, deadline)
+            .map_err(TcpFailure::direct)?,
+        Some(proxy) => through(&proxy, request, options, deadline)?,
+    };
     tcp.set_nodelay(true)?;
     if !request.is_tls() {
         return Ok(MaybeTlsStream::Plain(tcp));
@@ -105,18 +114,194 @@ pub(crate) fn open(
     Err(Error::Tls("wss:// needs the `tls` feature".into()))
 }
 
-/// Connects to the first address of `host` that answers, within `timeout` each.
-fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
+/// A TCP connection to the target through `proxy`. For `socks5://` the target's name is
+/// resolved here and its addresses tried in turn while the proxy answers that one cannot be
+/// reached.
+fn through(
+    proxy: &ProxyUrl,
+    request: &ClientRequest,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<TcpStream, Error> {
+    let (host, port) = (request.host(), request.port());
+    if proxy.scheme() != ProxyScheme::Socks5 {
+        return tunnel(proxy, Target::Name(host, port), options, deadline)
+            .map_err(|kind| proxy.error(kind).into());
+    }
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| ConnectError::resolve(host, port, e))?;
     let mut last = None;
-    for addr in (host, port).to_socket_addrs()? {
-        let attempt = match timeout {
+    for addr in addrs {
+        match tunnel(proxy, Target::Addr(addr), options, deadline) {
+            Ok(tcp) => return Ok(tcp),
+            Err(kind) if try_next_address(&kind) => last = Some(kind),
+            Err(kind) => return Err(proxy.error(kind).into()),
+        }
+    }
+    Err(match last {
+        Some(kind) => proxy.error(kind).into(),
+        None => ConnectError::attempts_failed(host, port, Vec::new()).into(),
+    })
+}
+
+/// Connects to `proxy` and opens a tunnel to `target` through it, within `deadline`.
+fn tunnel(
+    proxy: &ProxyUrl,
+    target: Target<'_>,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<TcpStream, ProxyErrorKind> {
+    let mut tcp = tcp_connect(proxy.host(), proxy.port(), options, deadline)
+        .map_err(TcpFailure::via_proxy)?;
+    let mut tunnel = Tunnel::new(proxy, target, options.config().max_header_bytes())?;
+    let mut buf = [0u8; 512];
+    loop {
+        let step = tunnel.step();
+        if step == Step::Done {
+            break;
+        }
+        let left = deadline
+            .remaining(Instant::now())
+            .map_err(|_| ProxyErrorKind::TimedOut)?;
+        match step {
+            Step::Send(bytes) => {
+                tcp.set_write_timeout(left).map_err(proxy_io_error)?;
+                tcp.write_all(&bytes).map_err(proxy_io_error)?;
+            }
+            Step::Receive(max) => {
+                tcp.set_read_timeout(left).map_err(proxy_io_error)?;
+                let n = match tcp.read(&mut buf[..max.min(512)]) {
+                    Ok(0) => return Err(ProxyErrorKind::Closed),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(proxy_io_error(e)),
+                };
+                tunnel.receive(&buf[..n])?;
+            }
+            Step::Done => {}
+        }
+    }
+    tcp.set_read_timeout(None).map_err(proxy_io_error)?;
+    tcp.set_write_timeout(None).map_err(proxy_io_error)?;
+    Ok(tcp)
+}
+
+/// Connects to the addresses of `host` in turn until one answers, each within the connect
+/// timeout and all before `deadline`.
+fn tcp_connect(
+    host: &str,
+    port: u16,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<TcpStream, TcpFailure> {
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| TcpFailure::Connect(ConnectError::resolve(host, port, e)))?;
+    connect_any(host, port, addrs, options, deadline)
+}
+
+/// Connects to `addrs` in turn until one answers, keeping every error.
+fn connect_any(
+    host: &str,
+    port: u16,
+    addrs: impl Iterator<Item = SocketAddr>,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<TcpStream, TcpFailure> {
+    let mut attempts = Vec::new();
+    for addr in addrs {
+        let limit = deadline
+            .attempt_limit(options, Instant::now())
+            .map_err(|_| TcpFailure::Deadline)?;
+        let attempt = match limit {
             Some(t) => TcpStream::connect_timeout(&addr, t),
             None => TcpStream::connect(addr),
         };
         match attempt {
             Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
+            Err(e) => attempts.push((addr, e)),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host")))
+    if deadline.remaining(Instant::now()).is_err() {
+        return Err(TcpFailure::Deadline);
+    }
+    Err(TcpFailure::Connect(ConnectError::attempts_failed(
+        host, port, attempts,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A port nothing listens on (on either loopback address, as far as a test can tell).
+    fn closed_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn every_address_is_tried_in_turn() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // ::1 first, where nothing listens on that port (or IPv6 is off): then 127.0.0.1.
+        let addrs = vec![
+            SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], port)),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        ];
+        let options = ConnectOptions::default();
+        let deadline = Deadline::start(&options, Instant::now());
+        let tcp = connect_any("localhost", port, addrs.into_iter(), &options, deadline).unwrap();
+        assert_eq!(
+            tcp.peer_addr().unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], port))
+        );
+    }
+
+    #[test]
+    fn all_refused_lists_each() {
+        let port = closed_port();
+        let addrs = vec![
+            SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], port)),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        ];
+        let options = ConnectOptions::default();
+        let deadline = Deadline::start(&options, Instant::now());
+        let Err(TcpFailure::Connect(e)) = connect_any(
+            "localhost",
+            port,
+            addrs.clone().into_iter(),
+            &options,
+            deadline,
+        ) else {
+            panic!("connected to a closed port");
+        };
+        let tried: Vec<SocketAddr> = e.attempts().iter().map(|(a, _)| *a).collect();
+        assert_eq!(tried, addrs);
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("[::1]:{port}")) && text.contains(&format!("127.0.0.1:{port}")),
+            "{text}"
+        );
+        let Err(TcpFailure::Connect(e)) =
+            connect_any("nowhere", port, std::iter::empty(), &options, deadline)
+        else {
+            panic!("connected to nothing");
+        };
+        assert!(e.attempts().is_empty());
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_the_attempts() {
+        let zero = crate::Timeouts::default().with_handshake_timeout(Some(Duration::ZERO));
+        let options = ConnectOptions::default().with_timeouts(zero);
+        let deadline = Deadline::start(&options, Instant::now());
+        let addrs = [SocketAddr::from(([127, 0, 0, 1], closed_port()))];
+        let r = connect_any("h", 1, addrs.into_iter(), &options, deadline);
+        assert!(matches!(r, Err(TcpFailure::Deadline)), "{r:?}");
+    }
 }

@@ -3,6 +3,7 @@
 use std::io;
 
 use crate::conn::{CloseOutcome, Failure, ProtocolError, Timeout};
+use crate::connect::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
 use crate::error::UsageError;
 use crate::handshake::HandshakeError;
 
@@ -36,6 +37,16 @@ pub enum Error {
     /// TLS setup failed (invalid server name, no usable configuration).
     #[error("TLS error: {0}")]
     Tls(String),
+    /// No TCP connection to the server could be opened: every address it resolved to failed
+    /// (each is listed), or its name did not resolve.
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    /// The proxy could not be reached, refused the tunnel, or broke its protocol.
+    #[error("{0}")]
+    Proxy(#[from] ProxyError),
+    /// A redirect answer to the opening handshake could not be followed.
+    #[error("redirect refused: {0}")]
+    Redirect(#[from] RedirectError),
 }
 
 impl Error {
@@ -70,6 +81,10 @@ impl From<Error> for io::Error {
             Error::Timeout(_) => Self::new(io::ErrorKind::TimedOut, e),
             Error::Closed(_) => Self::new(io::ErrorKind::ConnectionAborted, e),
             Error::Usage(_) => Self::new(io::ErrorKind::InvalidInput, e),
+            Error::Connect(ref c) => Self::new(c.kind(), e),
+            Error::Proxy(ref p) if matches!(p.kind(), ProxyErrorKind::TimedOut) => {
+                Self::new(io::ErrorKind::TimedOut, e)
+            }
             other => Self::new(io::ErrorKind::InvalidData, other),
         }
     }

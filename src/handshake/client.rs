@@ -4,6 +4,7 @@
 use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt::Write as _;
 
 use super::server::check_headers;
 use super::HandshakeError;
@@ -207,6 +208,50 @@ impl ClientRequest {
         &self.uri
     }
 
+    /// The URL this request is for, normalized: lowercase scheme and host, brackets around an
+    /// IPv6 address, the port only when it is not the scheme's default, `/` for an empty path.
+    ///
+    /// ```
+    /// use hybi::ClientRequest;
+    /// let req = ClientRequest::new("WS://[::1]:80?x=1")?;
+    /// assert_eq!(req.url(), "ws://[::1]/?x=1");
+    /// let req = ClientRequest::new("wss://Example.COM:8443/Chat")?;
+    /// assert_eq!(req.url(), "wss://example.com:8443/Chat");
+    /// # Ok::<(), hybi::HandshakeError>(())
+    /// ```
+    pub fn url(&self) -> String {
+        let mut url = String::with_capacity(self.host.len() + self.uri.len() + 16);
+        url.push_str(if self.tls { "wss://" } else { "ws://" });
+        if self.ipv6 {
+            url.push('[');
+        }
+        url.extend(self.host.chars().map(|c| c.to_ascii_lowercase()));
+        if self.ipv6 {
+            url.push(']');
+        }
+        if self.port != if self.tls { 443 } else { 80 } {
+            // Writing to a String cannot fail.
+            let _ = write!(url, ":{}", self.port);
+        }
+        url.push_str(&self.uri);
+        url
+    }
+
+    /// The same request (Origin, subprotocols, extensions, extra headers) for another URL: the
+    /// next hop of a redirect.
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    pub(crate) fn redirected(&self, url: &str) -> Result<Self, HandshakeError> {
+        let target = Self::new(url)?;
+        Ok(Self {
+            tls: target.tls,
+            host: target.host,
+            ipv6: target.ipv6,
+            port: target.port,
+            uri: target.uri,
+            ..self.clone()
+        })
+    }
+
     /// The offered subprotocols, in order.
     pub fn offered_protocols(&self) -> &[String] {
         &self.protocols
@@ -327,7 +372,9 @@ impl Response {
     ///
     /// [`HandshakeError::HeadTooLarge`], [`HandshakeError::TooManyHeaders`] and
     /// [`HandshakeError::Malformed`] as for requests; then the checks of §4.1, in its order:
-    /// [`HandshakeError::UnexpectedStatus`] (not 101), [`HandshakeError::MissingUpgrade`] (no
+    /// [`HandshakeError::Redirect`] (301, 302, 303, 307 or 308 with a `Location`),
+    /// [`HandshakeError::UnexpectedStatus`] (any other status but 101),
+    /// [`HandshakeError::MissingUpgrade`] (no
     /// `websocket` token in `Upgrade`), [`HandshakeError::MissingConnectionUpgrade`],
     /// [`HandshakeError::MissingAccept`], [`HandshakeError::AcceptMismatch`] (also for a repeated
     /// `Sec-WebSocket-Accept`), [`HandshakeError::UnofferedProtocol`] (a subprotocol that was not
@@ -362,8 +409,17 @@ impl Response {
             Err(e) => return Err(parse_error(e, max_headers)),
         };
 
-        // §4.1 response checks 1-3.
+        // §4.1 response checks 1-3. "If the status code received from the server is not 101,
+        // the client handles the response per HTTP procedures": a redirect with a Location is
+        // reported as such, for the caller to follow.
         if status != 101 {
+            if let (301 | 302 | 303 | 307 | 308, Some(location)) = (status, headers.get("location"))
+            {
+                return Err(HandshakeError::Redirect {
+                    status,
+                    location: String::from_utf8_lossy(location).into_owned(),
+                });
+            }
             return Err(HandshakeError::UnexpectedStatus(status));
         }
         if !has_token(&headers, "upgrade", "websocket") {

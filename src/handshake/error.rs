@@ -56,9 +56,20 @@ pub enum HandshakeError {
     /// The URL given to the client is not a valid `ws://` or `wss://` URL (§3).
     #[error("invalid WebSocket URL: {0}")]
     InvalidUrl(&'static str),
-    /// The server answered with a status other than 101 (§4.1).
+    /// The server answered with a status other than 101 (§4.1), and not with a redirect.
     #[error("server answered with HTTP status {0}")]
     UnexpectedStatus(u16),
+    /// The server answered with a redirect (301, 302, 303, 307 or 308) that has a `Location`
+    /// (RFC 9110 §15.4). The `connect` functions of the adapters follow it (see
+    /// `ConnectOptions::with_max_redirects`); a client driven by hand sees it as is.
+    #[error("server redirects ({status}) to {location:?}")]
+    Redirect {
+        /// The status code.
+        status: u16,
+        /// The `Location` value as sent (a URI reference, possibly relative), invalid UTF-8
+        /// replaced.
+        location: String,
+    },
     /// No `Sec-WebSocket-Accept` in the response.
     #[error("missing Sec-WebSocket-Accept header")]
     MissingAccept,
@@ -99,6 +110,7 @@ impl HandshakeError {
             // Client-side errors never produce a server response; 400 is a safe answer.
             Self::InvalidUrl(_)
             | Self::UnexpectedStatus(_)
+            | Self::Redirect { .. }
             | Self::MissingAccept
             | Self::AcceptMismatch
             | Self::UnofferedProtocol(_)

@@ -67,15 +67,26 @@ pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Resp
 }
 
 /// Connects with a request (subprotocols, Origin, headers) and options (config, timeouts,
-/// TLS).
+/// proxy, redirects, connect timeout, TLS): TCP to each address in turn or through the proxy,
+/// TLS for `wss://`, the opening handshake, and again for each redirect followed, all within
+/// the handshake timeout.
 pub async fn connect_with(
     request: ClientRequest,
     options: ConnectOptions,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Response), Error> {
     request.validate()?;
-    let stream = crate::connect::tokio::open(&request, &options).await?;
-    let (config, timeouts) = (options.config().clone(), options.timeouts().clone());
-    client_with(stream, request, config, timeouts).await
+    let deadline = crate::connect::Deadline::start(&options, now());
+    let mut redirects = crate::connect::Redirects::new(&request, options.max_redirects());
+    let mut request = request;
+    loop {
+        let stream = crate::connect::tokio::open(&request, &options, deadline).await?;
+        let timeouts = deadline.timeouts(&options, now())?;
+        let config = options.config().clone();
+        match client_with(stream, request.clone(), config, timeouts).await {
+            Err(e) => request = redirects.follow(&request, e)?,
+            done => return done,
+        }
+    }
 }
 
 /// Runs the client handshake over an established transport, with the default [`Config`]
