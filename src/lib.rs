@@ -22,7 +22,7 @@
 //! [`Event::Closed`] says what happened.
 //!
 //! The adapters, [`blocking`] (feature `blocking`, default) and [`tokio`] (feature `tokio`),
-//! are thin loops over one [`Driver`](driver::Driver), which keeps the deadlines
+//! are thin loops over one [`Driver`], which keeps the deadlines
 //! ([`Timeouts`]) and decides what an adapter would otherwise decide (when a close is complete,
 //! what a transport failure means, when the peer counts as dead); every protocol decision is
 //! the core's. See `ARCHITECTURE.md` for the layers and the data flow.
@@ -76,7 +76,7 @@ mod conn;
 #[cfg(feature = "std")]
 mod connect;
 #[cfg(feature = "std")]
-pub mod driver;
+mod driver;
 mod error;
 mod extensions;
 pub mod frame;
@@ -96,12 +96,11 @@ pub use conn::{
     Negotiated, PreparedMessage, ProtocolError, Timeout,
 };
 #[cfg(feature = "std")]
-pub use connect::{
-    ConnectError, ConnectOptions, Proxy, ProxyError, ProxyErrorKind, ProxyScheme, ProxyUrl,
-    RedirectError,
-};
+pub use connect::{ConnectOptions, Proxy, ProxyScheme, ProxyUrl};
 #[cfg(feature = "std")]
-pub use driver::{Error, Timeouts};
+pub use driver::{
+    Clock, ConnectError, Driver, Error, ProxyError, ProxyErrorKind, RedirectError, Timeouts,
+};
 pub use error::UsageError;
 pub use extensions::deflate::DeflateConfig;
 pub use frame::close::{CloseCode, CloseFrame};

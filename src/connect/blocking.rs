@@ -10,11 +10,9 @@ use std::time::Instant;
 
 use super::socks::try_next_address;
 use super::tunnel::{Step, Target, Tunnel};
-use super::{
-    proxy_io_error, ConnectError, ConnectOptions, Deadline, ProxyErrorKind, ProxyScheme, ProxyUrl,
-    TcpFailure,
-};
+use super::{proxy_io_error, ConnectOptions, Deadline, ProxyScheme, ProxyUrl, TcpFailure};
 use crate::driver::Error;
+use crate::driver::{ConnectError, ProxyErrorKind};
 use crate::handshake::ClientRequest;
 
 /// A plain TCP stream or a TLS stream over TCP, as `blocking::connect` returns it.

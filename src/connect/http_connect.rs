@@ -4,8 +4,8 @@
 
 use base64::Engine as _;
 
-use super::error::ProxyErrorKind;
 use super::tunnel::{Step, Target};
+use crate::driver::ProxyErrorKind;
 use crate::frame::Status;
 use crate::handshake::{head_window, incomplete, with_header_slots};
 

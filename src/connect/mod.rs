@@ -14,7 +14,6 @@
 #[cfg(feature = "blocking")]
 pub(crate) mod blocking;
 mod env;
-mod error;
 // The protocols and the policy the adapters' glue runs (sans-IO).
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod http_connect;
@@ -31,6 +30,7 @@ pub(crate) mod tokio;
 mod tunnel;
 
 #[cfg(any(feature = "blocking", feature = "tokio"))]
+use crate::driver::{ConnectError, ProxyErrorKind};
 use std::io;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
@@ -44,7 +44,6 @@ use crate::conn::Timeout;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 use crate::driver::Error;
 use crate::driver::Timeouts;
-pub use error::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
 pub use proxy::{Proxy, ProxyScheme, ProxyUrl};
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub(crate) use redirect::Redirects;
@@ -149,7 +148,7 @@ impl ConnectOptions {
     ///
     /// A redirect keeps the request's Origin, subprotocols, extensions and extra headers (an
     /// `Authorization` header goes to the new host too); it is refused
-    /// ([`RedirectError`]) from `wss://` down to `ws://`, back to a URL already visited, and
+    /// ([`RedirectError`](crate::RedirectError)) from `wss://` down to `ws://`, back to a URL already visited, and
     /// past the limit.
     #[must_use]
     pub fn with_max_redirects(mut self, max: usize) -> Self {

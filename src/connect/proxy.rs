@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::env::ProxyEnv;
-use super::error::{ProxyError, ProxyErrorKind};
+use crate::driver::{ProxyError, ProxyErrorKind};
 use crate::handshake::ClientRequest;
 
 /// The protocol spoken with a proxy.

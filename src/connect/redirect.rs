@@ -2,8 +2,8 @@
 //! request URL (RFC 3986 §5.2, with `http`/`https` mapped to `ws`/`wss`), and the hop policy
 //! (a limit, no loops, never from `wss://` down to `ws://`).
 
-use super::error::RedirectError;
 use crate::driver::Error;
+use crate::driver::RedirectError;
 use crate::handshake::{ClientRequest, HandshakeError};
 
 /// The redirects followed so far by one `connect_with`.

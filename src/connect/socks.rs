@@ -4,8 +4,8 @@
 
 use std::net::IpAddr;
 
-use super::error::ProxyErrorKind;
 use super::tunnel::{Step, Target};
+use crate::driver::ProxyErrorKind;
 
 const VERSION: u8 = 0x05;
 const NO_AUTH: u8 = 0x00;

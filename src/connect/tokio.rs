@@ -14,12 +14,10 @@ use tokio::net::TcpStream;
 
 use super::socks::try_next_address;
 use super::tunnel::{Step, Target, Tunnel};
-use super::{
-    proxy_io_error, ConnectError, ConnectOptions, Deadline, ProxyErrorKind, ProxyScheme, ProxyUrl,
-    TcpFailure,
-};
+use super::{proxy_io_error, ConnectOptions, Deadline, ProxyScheme, ProxyUrl, TcpFailure};
 use crate::conn::Timeout;
 use crate::driver::Error;
+use crate::driver::{ConnectError, ProxyErrorKind};
 use crate::handshake::ClientRequest;
 
 /// A plain TCP stream or a TLS stream over TCP, as `tokio::connect` returns it.

@@ -7,10 +7,10 @@
 
 use std::net::SocketAddr;
 
-use super::error::ProxyErrorKind;
 use super::http_connect::HttpConnect;
 use super::proxy::{ProxyScheme, ProxyUrl};
 use super::socks::Socks5;
+use crate::driver::ProxyErrorKind;
 
 /// Where the tunnel leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 use std::io;
 
+use super::connect_error::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
 use crate::conn::{CloseOutcome, Failure, ProtocolError, Timeout};
-use crate::connect::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
 use crate::error::UsageError;
 use crate::handshake::HandshakeError;
 

@@ -1,40 +1,6 @@
-//! The adapter driver: one sans-IO loop body under every adapter.
-//!
-//! A [`Driver`] owns a [`Connection`], its deadlines ([`Timeouts`]) and what the transport has
-//! done (write half shut, EOF read, failed). It answers the questions an adapter asks, from
-//! the current time: what to write, whether to shut the write half down, whether to read, until
-//! when to wait, and which event (or which final error) to hand the application. It decides
-//! every protocol and close matter an adapter would otherwise decide: when a close is complete,
-//! what a transport failure means, which error a closed connection answers with, when the peer
-//! counts as dead.
-//!
-//! The blocking and tokio adapters are loops over it, and anything else that moves bytes (a
-//! hyper upgrade, an HTTP/2 stream, another runtime) can be one too:
-//!
-//! ```text
-//! loop {
-//!     write   driver.output(slices) → transport → driver.wrote(n) | driver.write_blocked()
-//!             driver.wants_shutdown() → shut the write half → driver.shut_down()
-//!     event   driver.next_event() → Some(Ok(event)) to the application, Some(Err(e)): the end
-//!     time    driver.deadline() passed → driver.on_deadline()
-//!     read    driver.wants_read() → transport → driver.read_into(..) / driver.received(..)
-//!             → driver.read_done(n) (n = 0: EOF) | driver.read_idle() when nothing is waiting
-//! }
-//! ```
-//!
-//! No method blocks or does I/O; the clock is read through the function given to
-//! [`Driver::new`], and only when something changed (a read, a write that made progress, a
-//! state change), never per message.
-//!
-//! # The wake-up rule
-//!
-//! Async adapters drive one connection from several tasks (the two halves of a split): the
-//! rule every adapter built on the driver must keep is that **every task parked on the
-//! connection is woken when what it waits for can have happened, whichever task drove the
-//! I/O**, including on timeout, close and error. The tokio adapter keeps it by registering one
-//! waker with the transport and the timer that wakes every parked task (`src/tokio/wake.rs`),
-//! and by waking the other tasks when a step it drove ends the connection or drains the output.
+//! The adapter driver, shared by every adapter: see [`Driver`].
 
+mod connect_error;
 mod deadlines;
 mod error;
 mod timeouts;
@@ -47,6 +13,7 @@ use bytes::BytesMut;
 use crate::conn::{CloseOutcome, Connection, Event};
 use crate::handshake::{Accept, Reject, Request, Response};
 use crate::role::State;
+pub use connect_error::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
 use deadlines::Deadlines;
 pub use error::Error;
 pub use timeouts::Timeouts;
@@ -55,8 +22,44 @@ pub use timeouts::Timeouts;
 /// paused test clock applies).
 pub type Clock = fn() -> Instant;
 
-/// One connection and its deadlines, driven over a transport by an adapter. See the
-/// [module docs](self) for the loop.
+/// The adapter driver: one sans-IO loop body under every adapter.
+///
+/// A [`Driver`] owns a [`Connection`], its deadlines ([`Timeouts`]) and what the transport has
+/// done (write half shut, EOF read, failed). It answers the questions an adapter asks, from
+/// the current time: what to write, whether to shut the write half down, whether to read, until
+/// when to wait, and which event (or which final error) to hand the application. It decides
+/// every protocol and close matter an adapter would otherwise decide: when a close is complete,
+/// what a transport failure means, which error a closed connection answers with, when the peer
+/// counts as dead.
+///
+/// The blocking and tokio adapters are loops over it, and anything else that moves bytes (a
+/// hyper upgrade, an HTTP/2 stream, another runtime) can be one too:
+///
+/// ```text
+/// loop {
+///     write   driver.output(slices) → transport → driver.wrote(n) | driver.write_blocked()
+///             driver.wants_shutdown() → shut the write half → driver.shut_down()
+///     event   driver.next_event() → Some(Ok(event)) to the application, Some(Err(e)): the end
+///             (taking events can queue output, the close frame after the last one: write it
+///             before waiting)
+///     time    driver.deadline() passed → driver.on_deadline()
+///     read    driver.wants_read() → transport → driver.read_into(..) / driver.received(..)
+///             → driver.read_done(n) (n = 0: EOF) | driver.read_idle() when nothing is waiting
+/// }
+/// ```
+///
+/// No method blocks or does I/O; the clock is read through the function given to
+/// [`Driver::new`], and only when something changed (a read, a write that made progress, a
+/// state change), never per message.
+///
+/// # The wake-up rule
+///
+/// Async adapters drive one connection from several tasks (the two halves of a split): the
+/// rule every adapter built on the driver must keep is that **every task parked on the
+/// connection is woken when what it waits for can have happened, whichever task drove the
+/// I/O**, including on timeout, close and error. The tokio adapter keeps it by registering one
+/// waker with the transport and the timer that wakes every parked task (`src/tokio/wake.rs`),
+/// and by waking the other tasks when a step it drove ends the connection or drains the output.
 #[derive(Debug)]
 pub struct Driver {
     conn: Connection,

@@ -1,4 +1,4 @@
-//! The errors of opening a client connection: reaching the server ([`ConnectError`]), going
+//! The errors of opening a client connection (the `connect` functions, `src/connect/`): reaching the server ([`ConnectError`]), going
 //! through a proxy ([`ProxyError`]) and following redirects ([`RedirectError`]).
 
 use std::fmt;
