@@ -273,3 +273,32 @@ async fn close_is_bounded_when_the_peer_stopped_reading() {
         Err(Error::Timeout(Timeout::Close))
     ));
 }
+
+/// Autobahn 3.2 / 4.1.3 / 5.15 through the adapter: a good message and a bad frame in one
+/// read. The echo pattern (recv, queue, try_recv, flush) writes the reply to the good message,
+/// then the close frame for the bad one; the flush succeeds, since what was queued before the
+/// failure is written, and the next recv reports the failure.
+#[tokio::test]
+async fn a_reply_queued_before_a_failure_goes_out_before_the_close() {
+    let (a, mut b) = tokio::io::duplex(1 << 16);
+    let mut ws = open_ws(a, Role::Server, opts());
+    let mut wire = cframe(true, 1, b"first");
+    wire.extend(cframe(true, 3, b"reserved opcode"));
+    b.write_all(&wire).await.unwrap();
+    let m = ws.recv().await.unwrap();
+    ws.queue(m).unwrap();
+    while let Some(more) = ws.try_recv() {
+        ws.queue(more).unwrap();
+    }
+    ws.flush_queue().await.unwrap();
+    // The client closes too (its close frame is not needed: the server failed first).
+    b.shutdown().await.unwrap();
+    let err = ws.recv().await.unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    let mut got = Vec::new();
+    b.read_to_end(&mut got).await.unwrap();
+    let frames = decode_frames(&got);
+    assert_eq!(frames[0].1, b"first");
+    assert_eq!(&frames[1].1[..2], &1002u16.to_be_bytes());
+    assert_eq!(frames.len(), 2);
+}

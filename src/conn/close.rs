@@ -59,6 +59,13 @@ impl Connection {
         }
     }
 
+    /// `true` once output was dropped unwritten: the connection ended (a deadline passed, the
+    /// transport failed) with bytes still queued, which the peer will never read. What was
+    /// sent before the end was written; what is lost is the rest.
+    pub fn output_discarded(&self) -> bool {
+        self.out.discarded()
+    }
+
     /// `true` when the closing handshake is under way (our close frame is queued, or the
     /// peer's arrived and our answer is not written yet): the adapter should arm its close
     /// timeout.
@@ -325,7 +332,7 @@ impl Connection {
     }
 
     fn discard_output(&mut self) {
-        self.out = super::Output::default();
+        self.out.discard();
         self.send.pending_pong = None;
     }
 

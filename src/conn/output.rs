@@ -22,6 +22,8 @@ pub(crate) struct Output {
     total: u64,
     /// The largest capacity the accumulator reached since the last release.
     peak: usize,
+    /// Bytes were dropped unwritten ([`Self::discard`]).
+    discarded: bool,
 }
 
 #[derive(Debug)]
@@ -132,6 +134,23 @@ impl Output {
         if self.len == 0 {
             self.buf.clear();
         }
+    }
+
+    /// Drops everything pending, unwritten (the peer will never read it), and frees the
+    /// buffers.
+    pub(crate) fn discard(&mut self) {
+        self.discarded |= self.len > 0;
+        self.total -= self.len as u64;
+        self.len = 0;
+        self.in_queue = 0;
+        self.peak = 0;
+        self.buf = BytesMut::new();
+        self.queue = VecDeque::new();
+    }
+
+    /// `true` once pending bytes were dropped unwritten.
+    pub(crate) fn discarded(&self) -> bool {
+        self.discarded
     }
 
     /// Frees the accumulator when nothing is pending and it grew past `keep` bytes (a smaller

@@ -163,13 +163,14 @@ impl Driver {
         self.shut = true;
     }
 
-    /// The error a flush ends with once the connection has ended: how it ended, unless it
-    /// closed cleanly (then everything queued before the close frame was written). `None`
-    /// while writing can go on.
+    /// The error a flush ends with when what was queued will never be written: the
+    /// connection ended (a deadline passed, the transport failed) with output still queued.
+    /// The error says how it ended. `None` while writing can go on, or once everything queued
+    /// was written (a connection the peer failed or closed still writes what came before its
+    /// close frame).
     pub fn unwritten_error(&self) -> Option<Error> {
-        let ended = self.done || self.conn.state() == State::Closed;
-        let clean = self.conn.close_outcome().is_some_and(|o| o.clean);
-        (ended && !clean).then(|| self.final_error())
+        let lost = self.conn.output_discarded() || (self.done && self.conn.buffered_amount() > 0);
+        lost.then(|| self.final_error())
     }
 
     /// Starts the closing handshake with 1000 (normal closure) unless it has started: what a
