@@ -92,7 +92,11 @@ impl Utf8Validator {
 pub struct Utf8Bytes(Bytes);
 
 impl Utf8Bytes {
-    /// Wraps bytes already known to be valid UTF-8.
+    /// Wraps bytes already known to be valid UTF-8: the one caller is the receive path
+    /// (`conn/recv.rs`, `deliver`), which calls it for a text message only after a
+    /// [`Utf8Validator`] accepted every byte of the message in order (`feed`) and found no code
+    /// point left incomplete at its end (`finish`). `tests/conn/utf8.rs` checks that property
+    /// for any text, fragmentation and read chunking, and the fuzz targets for any input.
     pub(crate) fn from_validated(bytes: Bytes) -> Self {
         debug_assert!(core::str::from_utf8(&bytes).is_ok());
         Self(bytes)
@@ -106,10 +110,13 @@ impl Utf8Bytes {
     /// The text.
     pub fn as_str(&self) -> &str {
         #[allow(unsafe_code)]
-        // SAFETY: every constructor (`from_validated` after validation, `TryFrom<Bytes>`,
-        // `From<&str>`/`From<String>`, `from_static`) only wraps valid UTF-8, and `Bytes` is
-        // immutable, so the contents are still valid UTF-8. Measured reason: re-validating a
-        // 16 MiB message on every access would cost milliseconds.
+        // SAFETY: `from_utf8_unchecked` needs valid UTF-8. Every constructor wraps only that:
+        // `From<&str>`, `From<String>` and `from_static` take a `str`, `TryFrom<Bytes>`
+        // validates, and `from_validated` is called only on bytes the incremental validator
+        // accepted whole (see its docs). `Bytes` is immutable and this type gives no mutable
+        // access, so the contents stay valid. Why not validate here: `as_str` is called per
+        // access (`Deref`, `Display`, comparisons), and re-validating a 16 MiB message costs
+        // about a millisecond each time (simdutf8 at ~15 GB/s), 40 ns for a 1 KiB one.
         unsafe {
             core::str::from_utf8_unchecked(&self.0)
         }
@@ -247,7 +254,8 @@ mod tests {
     #[test]
     fn every_byte_pair() {
         let mut buf = Vec::new();
-        for a in 0..=255u8 {
+        // Under Miri (which runs the SIMD paths too) a sample of the leads keeps it quick.
+        for a in (0..=255u8).step_by(if cfg!(miri) { 7 } else { 1 }) {
             for b in 0..=255u8 {
                 buf.clear();
                 buf.extend_from_slice(&[a, b]);

@@ -358,9 +358,18 @@ fn ping_flood_from_a_peer_that_never_reads() {
                 completed_unread,
                 "the tokio server stopped reading during the flood"
             );
-            // Give the server time to parse what is still in its socket buffer (pings and the
-            // close), with its output still blocked by this peer not reading.
-            thread::sleep(Duration::from_millis(1500));
+            // Wait until the server has taken every ping and the close (as events), with its
+            // output still blocked by this peer not reading.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while server.events.load(std::sync::atomic::Ordering::SeqCst) < PINGS as usize + 1 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the server took {} of {} events",
+                    server.events.load(std::sync::atomic::Ordering::SeqCst),
+                    PINGS + 1
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
         }
         let (buf, end) = wire::read_to_end(&mut s, rest, wire::IO_TIMEOUT);
         writer.join().unwrap();

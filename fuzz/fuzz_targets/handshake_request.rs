@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(has_empty_line(&buf[..used]));
             assert_eq!(req.method(), "GET");
             assert!(req.path().starts_with('/'));
-            assert_eq!(req.key().len(), 24);
+            assert_eq!(req.key().map(str::len), Some(24));
             assert!(req.headers().count() <= max_headers);
             assert_eq!(Request::parse(&buf[..used], max_bytes, max_headers), result);
             assert_eq!(Request::parse(buf, 1 << 20, 1000), result);
@@ -99,25 +99,31 @@ fn check_accept(req: &Request) {
     if let Some(p) = req.protocols().first() {
         answers.push(Accept::new().protocol(p.clone()));
     }
-    let mut with_ext = Accept::new();
-    for e in req.extensions() {
-        with_ext = with_ext.extension_header(e.clone());
-    }
-    answers.push(with_ext);
+    // Without and with permessage-deflate on the server: what it negotiates from the offer,
+    // the client (which offered the same) accepts.
+    let configs = [
+        hybi::Config::default(),
+        hybi::Config::default().with_deflate(hybi::DeflateConfig::default()),
+    ];
     for accept in answers {
         assert_eq!(accept.validate(req), Ok(()), "{accept:?} for {req:?}");
-        let mut out = Vec::new();
-        accept.encode(req, &mut out);
-        // The client reads the answer with frames pipelined after it.
-        let len = out.len();
-        out.extend_from_slice(&[0x81, 0x00]);
-        match Response::parse(&out, &client, req.key(), 1 << 20, 1000) {
-            Ok(Status::Complete((resp, used))) => {
-                assert_eq!(used, len);
-                assert_eq!(resp.status(), 101);
-                assert_eq!(resp.protocol(), accept.selected_protocol());
+        for config in &configs {
+            let negotiated = hybi::Negotiated::new(req, accept.clone(), config).unwrap();
+            let mut out = Vec::new();
+            negotiated.encode(&mut out);
+            // The client reads the answer with frames pipelined after it.
+            let len = out.len();
+            out.extend_from_slice(&[0x81, 0x00]);
+            let key = req.key().unwrap_or_default();
+            match Response::parse(&out, &client, key, 1 << 20, 1000) {
+                Ok(Status::Complete((resp, used))) => {
+                    assert_eq!(used, len);
+                    assert_eq!(resp.status(), 101);
+                    assert_eq!(resp.protocol(), accept.selected_protocol());
+                    assert_eq!(resp.extensions(), negotiated.extensions());
+                }
+                other => panic!("client refused {negotiated:?} for {req:?}: {other:?}"),
             }
-            other => panic!("client refused {accept:?} for {req:?}: {other:?}"),
         }
     }
 }

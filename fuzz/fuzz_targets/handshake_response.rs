@@ -114,7 +114,7 @@ fuzz_target!(|data: &[u8]| {
         panic!("own request refused: {:?}", Request::parse(&wire, 8192, 64));
     };
     assert_eq!(used, wire.len());
-    assert_eq!(req.key(), key);
+    assert_eq!(req.key(), Some(key.as_str()));
     let mut accept = Accept::new();
     if let Some(p) = req.protocols().get(usize::from(sel >> 7)) {
         accept = accept.protocol(p.clone());

@@ -732,7 +732,7 @@ fn check_output(d: &Driver<'_>) {
                     Request::parse(out, 1 << 20, 1000)
                 );
             };
-            assert_eq!(req.key(), client_key());
+            assert_eq!(req.key(), Some(client_key().as_str()));
             assert_eq!(req.protocols(), ["chat"]);
             &out[used..]
         }
@@ -752,7 +752,7 @@ fn check_output(d: &Driver<'_>) {
                 let client = ClientRequest::new(URL)
                     .unwrap()
                     .protocols(req.protocols().iter().cloned());
-                match Response::parse(out, &client, req.key(), 1 << 20, 1000) {
+                match Response::parse(out, &client, req.key().unwrap_or_default(), 1 << 20, 1000) {
                     Ok(Status::Partial { .. }) if d.abandoned => return,
                     Ok(Status::Complete((resp, used))) => {
                         let at_open = d.protocol_at_open.clone().expect("accepted without Open");

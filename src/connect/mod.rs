@@ -31,6 +31,7 @@ mod tunnel;
 
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 use crate::driver::{ConnectError, ProxyErrorKind};
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 use std::io;
 #[cfg(feature = "tls")]
 use std::sync::Arc;

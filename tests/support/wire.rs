@@ -19,8 +19,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -639,17 +640,28 @@ pub struct Report {
     pub max_buffered: usize,
     pub pings: usize,
     pub messages: usize,
+    /// Events seen so far, live, shared with whoever made the report (see [`Server::events`]).
+    events: Arc<AtomicUsize>,
 }
 
 impl Report {
     fn new() -> Self {
+        Self::counting(Arc::default())
+    }
+
+    fn counting(events: Arc<AtomicUsize>) -> Self {
         Self {
             handshake: Ok(()),
             end: None,
             max_buffered: 0,
             pings: 0,
             messages: 0,
+            events,
         }
+    }
+
+    fn saw_event(&mut self) {
+        self.events.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -664,6 +676,7 @@ where
 {
     loop {
         let ev = ws.recv_event().await;
+        report.saw_event();
         report.max_buffered = report.max_buffered.max(ws.connection().buffered_amount());
         match ev {
             Ok(Event::Message(m)) => {
@@ -689,6 +702,7 @@ fn blocking_echo<S: hybi::blocking::Transport>(
 ) {
     loop {
         let ev = ws.recv_event();
+        report.saw_event();
         report.max_buffered = report.max_buffered.max(ws.connection().buffered_amount());
         match ev {
             Ok(Event::Message(m)) => {
@@ -712,6 +726,9 @@ fn blocking_echo<S: hybi::blocking::Transport>(
 pub struct Server {
     pub addr: SocketAddr,
     pub reports: mpsc::Receiver<Report>,
+    /// Events the server's connections have taken so far (messages, pings, close frames...),
+    /// live: a test waits on it instead of sleeping.
+    pub events: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -727,6 +744,8 @@ pub fn spawn_server(adapter: Adapter, config: Config, options: Timeouts) -> Serv
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, reports) = mpsc::channel();
+    let events = Arc::new(AtomicUsize::new(0));
+    let counter = events.clone();
     match adapter {
         Adapter::Tokio => {
             listener.set_nonblocking(true).unwrap();
@@ -743,8 +762,9 @@ pub fn spawn_server(adapter: Adapter, config: Config, options: Timeouts) -> Serv
                         };
                         tcp.set_nodelay(true).unwrap();
                         let (config, options, tx) = (config.clone(), options.clone(), tx.clone());
+                        let counter = counter.clone();
                         tokio::spawn(async move {
-                            let mut report = Report::new();
+                            let mut report = Report::counting(counter);
                             match hybi::tokio::accept_with(tcp, config, options, |_| {
                                 Ok(Accept::new())
                             })
@@ -765,8 +785,9 @@ pub fn spawn_server(adapter: Adapter, config: Config, options: Timeouts) -> Serv
                     let Ok(tcp) = tcp else { continue };
                     tcp.set_nodelay(true).unwrap();
                     let (config, options, tx) = (config.clone(), options.clone(), tx.clone());
+                    let counter = counter.clone();
                     thread::spawn(move || {
-                        let mut report = Report::new();
+                        let mut report = Report::counting(counter);
                         match hybi::blocking::accept_with(tcp, config, options, |_| {
                             Ok(Accept::new())
                         }) {
@@ -779,7 +800,11 @@ pub fn spawn_server(adapter: Adapter, config: Config, options: Timeouts) -> Serv
             });
         }
     }
-    Server { addr, reports }
+    Server {
+        addr,
+        reports,
+        events,
+    }
 }
 
 /// An echo server shared by every case with the same adapter and config (reports dropped).

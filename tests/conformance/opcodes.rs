@@ -6,8 +6,7 @@
 //! Each case runs over loopback (tokio and blocking adapters, whole and chopped writes, both
 //! roles) and through the core frame by frame and byte by byte.
 
-mod support;
-use support::wire::{check, Case, F};
+use crate::support::wire::{check, Case, F};
 
 /// Autobahn 4.1.1-4.1.5 (non-control 3-7) and 4.2.1-4.2.5 (control 11-15): the opcode alone,
 /// empty and with a payload.

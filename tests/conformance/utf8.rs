@@ -10,8 +10,7 @@
 //! roles) and through the core frame by frame and byte by byte (which splits every sequence at
 //! every byte between reads).
 
-mod support;
-use support::wire::{check, Case, F};
+use crate::support::wire::{check, Case, F};
 
 /// Valid sequences of the kinds the suite uses (Autobahn 6.1-6.2, 6.5-6.7 and the boundary and
 /// noncharacter cases of 6.9-6.23): every encoded width at its first and last code point, the

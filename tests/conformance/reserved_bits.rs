@@ -8,8 +8,7 @@
 //! Each case runs over loopback (tokio and blocking adapters, whole and chopped writes, both
 //! roles) and through the core frame by frame and byte by byte.
 
-mod support;
-use support::wire::{check, Case, F};
+use crate::support::wire::{check, Case, F};
 
 #[test]
 fn reserved_bits_fail_with_1002() {

@@ -1,12 +1,11 @@
 //! RFC 6455 §4: the opening handshake as the connection drives it: negotiation, pipelined
 //! bytes, HTTP error responses, limits, and the client's checks of the response.
 
-mod support;
+use crate::support::*;
 use hybi::{
     Accept, ClientRequest, Config, Connection, Event, Failure, HandshakeError, Reject, Role, State,
     UsageError,
 };
-use support::*;
 
 const REQUEST: &str = "GET /chat?room=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 

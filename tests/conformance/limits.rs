@@ -8,9 +8,8 @@
 //! small cases). Sizes are fewer than Autobahn's (64 KiB, 1 MiB, 4 MiB; 16 MiB in the server role
 //! only) to keep debug builds fast.
 
-mod support;
+use crate::support::wire::{check, Case, F};
 use hybi::{Config, Role};
-use support::wire::{check, Case, F};
 
 fn pattern(n: usize) -> Vec<u8> {
     let block: Vec<u8> = (0..=250).collect();

@@ -1,9 +1,8 @@
 //! RFC 6455 §5.4: fragmentation, on receive and on send, and streaming delivery.
 
-mod support;
+use crate::support::*;
 use hybi::frame::Opcode;
 use hybi::{CloseCode, Config, MessageKind, Role, UsageError};
-use support::*;
 
 #[test]
 fn reassembles_text_and_binary() {

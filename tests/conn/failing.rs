@@ -1,8 +1,7 @@
 //! RFC 6455 §7.1.7: failing the connection, and how the failure is reported.
 
-mod support;
+use crate::support::*;
 use hybi::{CloseCode, Failure, ProtocolError, Role, State};
-use support::*;
 
 #[test]
 fn failure_is_reported_with_the_error() {

@@ -10,12 +10,11 @@
 //! both roles) and through the core frame by frame and byte by byte. In the client role the
 //! raw server checks that the client does not close TCP on its own after its close frame.
 
-mod support;
 use std::net::{Shutdown, TcpListener};
 use std::time::Duration;
 
+use crate::support::wire::{self, check, Adapter, Case, End, F};
 use hybi::{CloseCode, Error};
-use support::wire::{self, check, Adapter, Case, End, F};
 
 fn empty_close() -> F {
     F::new(true, 8, Vec::new())
@@ -217,7 +216,7 @@ fn server_closes_tcp_first() {
         let server = wire::spawn_server(adapter, hybi::Config::default(), wire::quiet_options());
         let (mut s, _) = wire::raw_connect(server.addr);
         use std::io::Write;
-        s.write_all(&F::close_reason(1000, "done").encode(Some(support::KEY)))
+        s.write_all(&F::close_reason(1000, "done").encode(Some(crate::support::KEY)))
             .unwrap();
         // The client never closes: the server's FIN arrives anyway, right after its close echo.
         let (buf, end) = wire::read_to_end(&mut s, Vec::new(), wire::IO_TIMEOUT);

@@ -1,9 +1,8 @@
 //! RFC 6455 §8.1: text messages must be valid UTF-8; invalid text fails with 1007 at the first
 //! bad byte, even mid-frame; a code point split across fragments or reads is fine.
 
-mod support;
+use crate::support::*;
 use hybi::{CloseCode, Role};
-use support::*;
 
 /// Valid sequences of the kinds the Autobahn suite uses (section 6).
 const VALID: &[&str] = &[
@@ -131,4 +130,63 @@ fn binary_is_not_validated() {
         feed(&mut server, &cframe(true, 2, b"\xff")).0,
         ["binary [255]"]
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+    /// The invariant `Utf8Bytes::as_str` relies on (its `unsafe` reads the bytes as `str`
+    /// unchecked): a text message is delivered only if every byte of it passed validation,
+    /// however the text was cut into fragments and the bytes into reads; and input that is
+    /// not UTF-8 is never delivered as text, but fails the connection with 1007.
+    #[test]
+    fn text_is_delivered_only_when_it_is_utf8(
+        text in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::any::<u8>(),
+                proptest::sample::select(vec![0xc3u8, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80, b'a']),
+            ],
+            0..64,
+        ),
+        cuts in proptest::collection::vec(0usize..64, 0..4),
+        chunk in 1usize..17,
+    ) {
+        let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for p in points.into_iter().chain([text.len()]) {
+            pieces.push(&text[start..p.max(start)]);
+            start = p.max(start);
+        }
+        let mut wire = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            let opcode = if i == 0 { 1 } else { 0 };
+            wire.extend(cframe(i + 1 == pieces.len(), opcode, piece));
+        }
+        let mut server = open(Role::Server);
+        let mut delivered = Vec::new();
+        let mut failed_1007 = false;
+        for c in wire.chunks(chunk) {
+            server.handle_input(c);
+            while let Some(ev) = server.next_event() {
+                match ev {
+                    hybi::Event::Message(hybi::Message::Text(t)) => {
+                        proptest::prop_assert!(std::str::from_utf8(t.as_bytes()).is_ok());
+                        proptest::prop_assert_eq!(t.as_str().as_bytes(), t.as_bytes().as_ref());
+                        delivered.push(t);
+                    }
+                    hybi::Event::Closed(o) => failed_1007 = o.code.as_u16() == 1007,
+                    _ => {}
+                }
+            }
+        }
+        let valid = std::str::from_utf8(&text).is_ok();
+        proptest::prop_assert_eq!(delivered.len(), usize::from(valid));
+        proptest::prop_assert_eq!(failed_1007, !valid);
+        if valid {
+            proptest::prop_assert_eq!(delivered[0].as_bytes().as_ref(), &text[..]);
+        }
+    }
 }

@@ -1,9 +1,8 @@
 //! RFC 6455 §5.5: control frames (ping, pong) and their limits.
 
-mod support;
+use crate::support::*;
 use hybi::frame::Opcode;
 use hybi::{CloseCode, Config, Role, UsageError};
-use support::*;
 
 #[test]
 fn ping_is_answered_with_identical_pong() {

@@ -5,8 +5,7 @@
 //! Each case runs over loopback (tokio and blocking adapters, whole and chopped writes, both
 //! roles) and through the core frame by frame and byte by byte.
 
-mod support;
-use support::wire::{check, Case, F};
+use crate::support::wire::{check, Case, F};
 
 fn binary_payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (255 - i) as u8).collect()

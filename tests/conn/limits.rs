@@ -1,8 +1,7 @@
 //! Limits: frame size, message size, fragment count; all fail with 1009 before buffering.
 
-mod support;
+use crate::support::*;
 use hybi::{CloseCode, Config, Role};
-use support::*;
 
 #[test]
 fn frame_over_max_frame_size_fails_from_the_header() {

@@ -1,9 +1,8 @@
 //! RFC 6455 §5.1-§5.3 and §5.6: masking rules, RSV bits, opcodes, lengths, pipelining.
 
-mod support;
+use crate::support::*;
 use hybi::frame::Opcode;
 use hybi::{CloseCode, Config, Message, Role};
-use support::*;
 
 #[test]
 fn server_fails_on_unmasked_client_frame() {

@@ -7,8 +7,7 @@
 //! Each case runs over loopback (tokio and blocking adapters, whole and chopped writes, both
 //! roles) and through the core frame by frame and byte by byte.
 
-mod support;
-use support::wire::{check, Case, F};
+use crate::support::wire::{check, Case, F};
 
 fn close_ok(mut v: Vec<F>) -> Vec<F> {
     v.push(F::close(1000));

@@ -3,10 +3,9 @@
 //!
 //! Each case runs over loopback against the tokio and the blocking adapter (whole writes and
 //! chopped writes), in both roles, and through the core frame by frame and byte by byte
-//! (`support::wire::check`).
+//! (`crate::support::wire::check`).
 
-mod support;
-use support::wire::{check, Case, F};
+use crate::support::wire::{check, Case, F};
 
 /// Payload lengths, with the length form RFC 6455 §5.2 prescribes for each.
 const LENGTHS: &[(usize, &str)] = &[

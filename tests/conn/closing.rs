@@ -1,9 +1,8 @@
 //! RFC 6455 §5.5.1, §7.1-§7.4: the closing handshake.
 
-mod support;
+use crate::support::*;
 use hybi::frame::Opcode;
 use hybi::{CloseCode, Role, State, UsageError};
-use support::*;
 
 #[test]
 fn client_initiated_close_transcript() {
