@@ -20,15 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ws = Connection::client(request, Config::default()); // the upgrade request is queued
     let mut buf = [0u8; 4096];
     loop {
-        // 1. Write whatever the connection queued (handshake, frames, pongs, close).
-        while !ws.pending_output().is_empty() {
-            let n = tcp.write(ws.pending_output())?;
-            ws.advance_output(n);
-        }
-        if ws.wants_shutdown() {
-            tcp.shutdown(std::net::Shutdown::Write)?;
-        }
-        // 2. Handle every event.
+        // 1. Handle every event (answering can queue output; so can taking the last event
+        //    before the peer's close frame, which queues our answer to it).
         while let Some(event) = ws.next_event() {
             match event {
                 Event::Open(_) => ws.send_text("hello from the sans-IO loop")?,
@@ -42,6 +35,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 _ => {}
             }
+        }
+        // 2. Write whatever the connection queued (handshake, frames, pongs, close). Writing
+        //    our close frame after the peer's completes the close: `Closed` comes next.
+        if !ws.pending_output().is_empty() {
+            while !ws.pending_output().is_empty() {
+                let n = tcp.write(ws.pending_output())?;
+                ws.advance_output(n);
+            }
+            continue;
+        }
+        if ws.wants_shutdown() {
+            tcp.shutdown(std::net::Shutdown::Write)?;
         }
         // 3. Feed what the peer sent.
         match tcp.read(&mut buf)? {
