@@ -92,8 +92,8 @@ mod utf8;
 
 pub use config::{Config, MaskSource, OsRandom};
 pub use conn::{
-    CloseOutcome, Connection, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind,
-    Negotiated, PreparedMessage, ProtocolError, Timeout,
+    ClientHandshake, CloseOutcome, Connection, Event, Failure, Fragment, Handshake, Initiator,
+    Message, MessageKind, Negotiated, PreparedMessage, ProtocolError, Timeout,
 };
 #[cfg(feature = "std")]
 pub use connect::{ConnectOptions, Proxy, ProxyScheme, ProxyUrl};

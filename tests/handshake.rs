@@ -1076,3 +1076,121 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Handshakes carried by an HTTP stack: the client's ClientHandshake against the server's
+// Request::from_head + Negotiated, over HTTP/2 (RFC 8441) and HTTP/1.1, then data both ways.
+
+fn stack_handshake(version: hybi::handshake::HttpVersion) {
+    use hybi::{ClientHandshake, Config, Connection, DeflateConfig, Event, Message, Negotiated};
+    let config = || {
+        Config::default()
+            .with_protocols(["chat"])
+            .with_deflate(DeflateConfig::default().with_server_no_context_takeover(true))
+    };
+    let request = ClientRequest::new("wss://example.com:8443/room?x=1")
+        .unwrap()
+        .origin("https://example.com")
+        .header("Authorization", "Bearer t");
+    let client = ClientHandshake::new(request, config(), version);
+    let headers = client.headers();
+    let mut fields: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let authority = client.request().authority();
+    assert_eq!(authority, "example.com:8443");
+    match version {
+        hybi::handshake::HttpVersion::Http2 => {
+            fields.push((":protocol", b"websocket"));
+            fields.push((":authority", authority.as_bytes()));
+        }
+        _ => fields.push(("host", authority.as_bytes())),
+    }
+    let req = Request::from_head(client.method(), client.request().uri(), version, fields).unwrap();
+    assert_eq!(req.header("authorization"), Some(&b"Bearer t"[..]));
+    assert_eq!(req.origin(), Some("https://example.com"));
+    let negotiated = Negotiated::new(&req, Accept::new(), &config()).unwrap();
+    let answer: Vec<(String, String)> = negotiated
+        .headers()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let (mut c, response) = client
+        .finish(
+            negotiated.status(),
+            answer.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        )
+        .unwrap();
+    assert_eq!(response.protocol(), Some("chat"));
+    assert_eq!(response.extensions(), negotiated.extensions());
+    let mut s = Connection::accepted(config(), &negotiated);
+    assert_eq!((c.protocol(), s.protocol()), (Some("chat"), Some("chat")));
+    // Data both ways, compressed (RSV1) by both.
+    let text = "compress me ".repeat(50);
+    c.send_text(&text).unwrap();
+    s.send_text(&text).unwrap();
+    let mut ends = [c, s];
+    for i in [0, 1] {
+        let [a, b] = &mut ends;
+        let (from, to) = if i == 0 { (a, b) } else { (b, a) };
+        let wire: Vec<u8> = from.output_chunks().flatten().copied().collect();
+        from.advance_output(wire.len());
+        assert!(wire[0] & 0x40 != 0, "RSV1: compressed");
+        assert!(wire.len() < text.len());
+        to.handle_input(&wire);
+        let Some(Event::Message(Message::Text(t))) = to.next_event() else {
+            panic!("no message")
+        };
+        assert_eq!(t, text.as_str());
+    }
+}
+
+#[test]
+fn client_handshake_over_http2_extended_connect() {
+    stack_handshake(hybi::handshake::HttpVersion::Http2);
+}
+
+#[test]
+fn client_handshake_over_http11_through_a_stack() {
+    stack_handshake(hybi::handshake::HttpVersion::Http11);
+}
+
+/// A response the client did not ask for is refused, whatever carried it.
+#[test]
+fn client_handshake_refuses_what_it_did_not_offer() {
+    use hybi::handshake::HttpVersion;
+    use hybi::{ClientHandshake, Config};
+    let h = || {
+        ClientHandshake::new(
+            ClientRequest::new("wss://h/").unwrap(),
+            Config::default(),
+            HttpVersion::Http2,
+        )
+    };
+    let err =
+        |status, fields: &[(&str, &[u8])]| h().finish(status, fields.iter().copied()).unwrap_err();
+    assert_eq!(err(404, &[]), HandshakeError::UnexpectedStatus(404));
+    assert_eq!(
+        err(200, &[("sec-websocket-protocol", b"chat")]),
+        HandshakeError::UnofferedProtocol("chat".into())
+    );
+    assert_eq!(
+        err(200, &[("sec-websocket-extensions", b"permessage-deflate")]),
+        HandshakeError::UnofferedExtension("permessage-deflate".into())
+    );
+    // Over HTTP/1.1 the accept key is checked.
+    let h1 = ClientHandshake::new(
+        ClientRequest::new("ws://h/").unwrap(),
+        Config::default(),
+        HttpVersion::Http11,
+    );
+    let fields: [(&str, &[u8]); 3] = [
+        ("upgrade", b"websocket"),
+        ("connection", b"upgrade"),
+        ("sec-websocket-accept", b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+    ];
+    assert_eq!(
+        h1.finish(101, fields).unwrap_err(),
+        HandshakeError::AcceptMismatch
+    );
+}

@@ -160,6 +160,125 @@ impl Negotiated {
     }
 }
 
+/// The client's side of an opening handshake that an HTTP stack carries: an HTTP/2 extended
+/// CONNECT (RFC 8441: many WebSockets on one connection), or an HTTP/1.1 upgrade sent by an
+/// HTTP client library. The stack sends [`method`](Self::method) to the request's path with
+/// [`headers`](Self::headers) (and, over HTTP/2, `:protocol: websocket`), then gives the
+/// response to [`finish`](Self::finish), which checks it and opens the connection with what
+/// was negotiated (subprotocol, permessage-deflate).
+///
+/// ```
+/// use hybi::handshake::HttpVersion;
+/// use hybi::{ClientHandshake, ClientRequest, Config, DeflateConfig, State};
+/// let config = Config::default().with_protocols(["chat"]).with_deflate(DeflateConfig::default());
+/// let request = ClientRequest::new("wss://example.com/chat")?;
+/// let handshake = ClientHandshake::new(request, config, HttpVersion::Http2);
+/// assert_eq!(handshake.method(), "CONNECT");
+/// let headers = handshake.headers();
+/// assert!(headers.contains(&("sec-websocket-version".into(), "13".into())));
+/// assert!(headers.contains(&("sec-websocket-protocol".into(), "chat".into())));
+/// // The server's 200, with what it chose.
+/// let fields: [(&str, &[u8]); 2] = [
+///     ("sec-websocket-protocol", b"chat"),
+///     ("sec-websocket-extensions", b"permessage-deflate"),
+/// ];
+/// let (conn, response) = handshake.finish(200, fields)?;
+/// assert_eq!((conn.state(), conn.protocol()), (State::Open, Some("chat")));
+/// assert_eq!(response.extensions(), ["permessage-deflate"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientHandshake {
+    version: HttpVersion,
+    request: ClientRequest,
+    /// `Sec-WebSocket-Key`, over HTTP/1.1.
+    key: Option<String>,
+    config: Config,
+}
+
+impl ClientHandshake {
+    /// The handshake for `request` over `version`, offering what `config` turns on (its
+    /// subprotocols, permessage-deflate) besides what the request offers itself.
+    pub fn new(request: ClientRequest, config: Config, version: HttpVersion) -> Self {
+        let request = with_offers(request, &config);
+        let key = (version == HttpVersion::Http11).then(|| {
+            let mut nonce = [0u8; 16];
+            config.mask_source().fill(&mut nonce);
+            crate::handshake::encode_key(&nonce)
+        });
+        Self {
+            version,
+            request,
+            key,
+            config,
+        }
+    }
+
+    /// The request, with the config's offers added.
+    pub fn request(&self) -> &ClientRequest {
+        &self.request
+    }
+
+    /// The method to send: `GET` over HTTP/1.1, `CONNECT` over HTTP/2.
+    pub fn method(&self) -> &'static str {
+        match self.version {
+            HttpVersion::Http11 => "GET",
+            HttpVersion::Http2 => "CONNECT",
+        }
+    }
+
+    /// The header fields to send besides the request line (or the pseudo-header fields) and
+    /// `Host` (see [`ClientRequest::authority`]): lowercase over HTTP/2.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        self.request.fields(self.version, self.key.as_deref())
+    }
+
+    /// Checks the server's response ([`Response::from_head`]) and returns the connection,
+    /// OPEN with the negotiated subprotocol and extensions, and the response.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Response::from_head`], and [`HandshakeError::Extension`] for
+    /// permessage-deflate parameters that do not fit the offer.
+    pub fn finish<'a>(
+        self,
+        status: u16,
+        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<(Connection, Response), HandshakeError> {
+        let response = Response::from_head(
+            status,
+            self.version,
+            fields,
+            &self.request,
+            self.key.as_deref(),
+        )?;
+        let mut conn = Connection::new(Role::Client, self.config, Phase::Open);
+        conn.open_client(&response)?;
+        Ok((conn, response))
+    }
+}
+
+/// `request` with the offers `config` turns on: permessage-deflate (unless the request offers
+/// it itself) and the subprotocols, after the request's own.
+fn with_offers(request: ClientRequest, config: &Config) -> ClientRequest {
+    let mut request = request;
+    if let Some(d) = config.deflate().filter(|_| cfg!(feature = "deflate")) {
+        if !request
+            .offered_extensions()
+            .iter()
+            .any(|e| deflate::is_deflate(e))
+        {
+            request = request.extension(d.offer());
+        }
+    }
+    for p in config.protocols() {
+        if !request.offered_protocols().contains(p) {
+            request = request.protocol(p.clone());
+        }
+    }
+    request
+}
+
 impl Connection {
     /// A client in CONNECTING, with the upgrade request already queued as output.
     ///
@@ -171,21 +290,7 @@ impl Connection {
         let mut nonce = [0u8; 16];
         conn.config.mask_source().fill(&mut nonce);
         let key = crate::handshake::encode_key(&nonce);
-        let mut request = request;
-        if let Some(d) = conn.config.deflate().filter(|_| cfg!(feature = "deflate")) {
-            if !request
-                .offered_extensions()
-                .iter()
-                .any(|e| deflate::is_deflate(e))
-            {
-                request = request.extension(d.offer());
-            }
-        }
-        for p in conn.config.protocols() {
-            if !request.offered_protocols().contains(p) {
-                request = request.protocol(p.clone());
-            }
-        }
+        let request = with_offers(request, &conn.config);
         let mut head = Vec::new();
         request.encode(&key, &mut head);
         conn.queue_raw(&head);
@@ -316,28 +421,15 @@ impl Connection {
             Ok(Status::Partial { .. }) => false,
             Ok(Status::Complete((response, used))) => {
                 let _ = self.read.buf.split_to(used);
-                let negotiated = match cfg.deflate() {
-                    Some(d) => deflate::accept_client(response.extensions(), d)
-                        .map(|p| p.and_then(|p| Deflate::new(Role::Client, p, d))),
-                    None if response.extensions().iter().any(|e| deflate::is_deflate(e)) => {
-                        Err("permessage-deflate accepted but not enabled")
-                    }
-                    None => Ok(None),
-                };
-                match negotiated {
-                    Ok(d) => self.deflate = d.map(Box::new),
-                    Err(e) => {
-                        self.fail_handshake(HandshakeError::Extension(e));
-                        return true;
-                    }
+                if let Err(e) = self.open_client(&response) {
+                    self.fail_handshake(e);
+                    return true;
                 }
-                self.protocol = response.protocol().map(String::from);
                 let handshake = Handshake {
                     protocol: self.protocol.clone(),
                     extensions: response.extensions().to_vec(),
                     response: Some(response),
                 };
-                self.phase = Phase::Open;
                 self.events.push_back(Event::Open(Box::new(handshake)));
                 true
             }
@@ -346,6 +438,23 @@ impl Connection {
                 true
             }
         }
+    }
+
+    /// Client: takes what the server's response negotiated (subprotocol, permessage-deflate)
+    /// and becomes OPEN.
+    fn open_client(&mut self, response: &Response) -> Result<(), HandshakeError> {
+        let deflate = match self.config.deflate() {
+            Some(d) => deflate::accept_client(response.extensions(), d)
+                .map(|p| p.and_then(|p| Deflate::new(Role::Client, p, d))),
+            None if response.extensions().iter().any(|e| deflate::is_deflate(e)) => {
+                Err("permessage-deflate accepted but not enabled")
+            }
+            None => Ok(None),
+        };
+        self.deflate = deflate.map_err(HandshakeError::Extension)?.map(Box::new);
+        self.protocol = response.protocol().map(String::from);
+        self.phase = Phase::Open;
+        Ok(())
     }
 
     fn fail_handshake(&mut self, e: HandshakeError) {

@@ -31,7 +31,7 @@ pub use error::ProtocolError;
 pub use event::{
     CloseOutcome, Event, Failure, Fragment, Handshake, Initiator, Message, MessageKind, Timeout,
 };
-pub use handshake::Negotiated;
+pub use handshake::{ClientHandshake, Negotiated};
 pub use prepared::PreparedMessage;
 
 use crate::config::Config;

@@ -6,12 +6,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use super::server::check_headers;
+use super::server::{check_headers, HttpVersion};
 use super::HandshakeError;
 use super::{
     accept_key_bytes, collect_headers, extension_name, has_token, head_window, incomplete,
-    is_field_value, is_token, offer_name, parse_error, put_decimal, put_header, put_list_header,
-    split_list, with_header_slots, Headers,
+    is_field_value, is_token, offer_name, parse_error, put_header, put_list_header, split_list,
+    with_header_slots, Headers,
 };
 use crate::error::UsageError;
 use crate::frame::Status;
@@ -288,17 +288,7 @@ impl ClientRequest {
         dst.extend_from_slice(b"GET ");
         dst.extend_from_slice(self.uri.as_bytes());
         dst.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        if self.ipv6 {
-            dst.push(b'[');
-        }
-        dst.extend_from_slice(self.host.as_bytes());
-        if self.ipv6 {
-            dst.push(b']');
-        }
-        if self.port != if self.tls { 443 } else { 80 } {
-            dst.push(b':');
-            put_decimal(dst, usize::from(self.port));
-        }
+        dst.extend_from_slice(self.authority().as_bytes());
         dst.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
         put_header(dst, "Sec-WebSocket-Key", key.as_bytes());
         dst.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n");
@@ -311,6 +301,61 @@ impl ClientRequest {
             put_header(dst, name, value.as_bytes());
         }
         dst.extend_from_slice(b"\r\n");
+    }
+}
+
+impl ClientRequest {
+    /// The header fields an HTTP stack sends for this request (besides the request line or
+    /// pseudo-header fields and `Host`): over HTTP/1.1 `Upgrade`, `Connection`,
+    /// `Sec-WebSocket-Key` (`key`) and `Sec-WebSocket-Version`; over HTTP/2 (lowercase names,
+    /// RFC 8441 §5) `sec-websocket-version` only; then `Origin`, the offered subprotocols and
+    /// extensions, and the extra headers.
+    pub(crate) fn fields(&self, version: HttpVersion, key: Option<&str>) -> Vec<(String, String)> {
+        let h2 = version == HttpVersion::Http2;
+        let name = |n: &str| {
+            if h2 {
+                n.to_ascii_lowercase()
+            } else {
+                n.to_owned()
+            }
+        };
+        let mut out = Vec::new();
+        if let (false, Some(key)) = (h2, key) {
+            out.push(("Upgrade".to_owned(), "websocket".to_owned()));
+            out.push(("Connection".to_owned(), "Upgrade".to_owned()));
+            out.push(("Sec-WebSocket-Key".to_owned(), key.to_owned()));
+        }
+        out.push((name("Sec-WebSocket-Version"), "13".to_owned()));
+        if let Some(origin) = &self.origin {
+            out.push((name("Origin"), origin.clone()));
+        }
+        if !self.protocols.is_empty() {
+            out.push((name("Sec-WebSocket-Protocol"), self.protocols.join(", ")));
+        }
+        if !self.extensions.is_empty() {
+            out.push((name("Sec-WebSocket-Extensions"), self.extensions.join(", ")));
+        }
+        for (n, v) in &self.headers {
+            out.push((name(n), v.clone()));
+        }
+        out
+    }
+
+    /// The `Host` / `:authority` value: the host (bracketed when IPv6), with `:port` unless it
+    /// is the scheme's default (§4.1 item 4).
+    pub fn authority(&self) -> String {
+        let mut s = String::new();
+        if self.ipv6 {
+            s.push('[');
+        }
+        s.push_str(&self.host);
+        if self.ipv6 {
+            s.push(']');
+        }
+        if self.port != if self.tls { 443 } else { 80 } {
+            let _ = write!(s, ":{}", self.port);
+        }
+        s
     }
 }
 
@@ -409,10 +454,56 @@ impl Response {
             Err(e) => return Err(parse_error(e, max_headers)),
         };
 
+        let response = Self::validate(status, HttpVersion::Http11, headers, req, Some(key))?;
+        Ok(Status::Complete((response, head_len)))
+    }
+
+    /// Validates a response whose head an HTTP stack already parsed (hyper, h2): the status and
+    /// the header fields, for the request `req` (sent with `key` over HTTP/1.1; HTTP/2 has no
+    /// key). Over HTTP/1.1 the checks of [`parse`](Self::parse); over HTTP/2 (RFC 8441 §5) a
+    /// 2xx status accepts the extended CONNECT, and there is no `Upgrade`, `Connection` or
+    /// `Sec-WebSocket-Accept` to check; the subprotocol and extension checks are the same.
+    ///
+    /// ```
+    /// use hybi::handshake::HttpVersion;
+    /// use hybi::{ClientRequest, Response};
+    /// let req = ClientRequest::new("wss://example.com/chat")?.protocol("chat");
+    /// let fields: [(&str, &[u8]); 1] = [("sec-websocket-protocol", b"chat")];
+    /// let response = Response::from_head(200, HttpVersion::Http2, fields, &req, None)?;
+    /// assert_eq!(response.protocol(), Some("chat"));
+    /// # Ok::<(), hybi::HandshakeError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`parse`](Self::parse) but the limits.
+    pub fn from_head<'a>(
+        status: u16,
+        version: HttpVersion,
+        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        req: &ClientRequest,
+        key: Option<&str>,
+    ) -> Result<Self, HandshakeError> {
+        let (headers, _) = Headers::from_fields(&[], fields);
+        Self::validate(status, version, headers, req, key)
+    }
+
+    /// The checks of §4.1 (and RFC 8441 §5 over HTTP/2) on a complete head.
+    fn validate(
+        status: u16,
+        version: HttpVersion,
+        headers: Headers,
+        req: &ClientRequest,
+        key: Option<&str>,
+    ) -> Result<Self, HandshakeError> {
         // §4.1 response checks 1-3. "If the status code received from the server is not 101,
         // the client handles the response per HTTP procedures": a redirect with a Location is
         // reported as such, for the caller to follow.
-        if status != 101 {
+        let accepted = match version {
+            HttpVersion::Http11 => status == 101,
+            HttpVersion::Http2 => (200..300).contains(&status),
+        };
+        if !accepted {
             if let (301 | 302 | 303 | 307 | 308, Some(location)) = (status, headers.get("location"))
             {
                 return Err(HandshakeError::Redirect {
@@ -422,19 +513,22 @@ impl Response {
             }
             return Err(HandshakeError::UnexpectedStatus(status));
         }
-        if !has_token(&headers, "upgrade", "websocket") {
-            return Err(HandshakeError::MissingUpgrade);
-        }
-        if !has_token(&headers, "connection", "upgrade") {
-            return Err(HandshakeError::MissingConnectionUpgrade);
-        }
+        if version == HttpVersion::Http11 {
+            if !has_token(&headers, "upgrade", "websocket") {
+                return Err(HandshakeError::MissingUpgrade);
+            }
+            if !has_token(&headers, "connection", "upgrade") {
+                return Err(HandshakeError::MissingConnectionUpgrade);
+            }
 
-        // Check 4: exactly one Sec-WebSocket-Accept, equal to the expected value "ignoring any
-        // leading and trailing whitespace".
-        let (accept, repeated) = headers.first_and_repeated("sec-websocket-accept");
-        let accept = accept.ok_or(HandshakeError::MissingAccept)?;
-        if repeated || accept.trim_ascii() != accept_key_bytes(key.trim_ascii().as_bytes()) {
-            return Err(HandshakeError::AcceptMismatch);
+            // Check 4: exactly one Sec-WebSocket-Accept, equal to the expected value "ignoring
+            // any leading and trailing whitespace".
+            let (accept, repeated) = headers.first_and_repeated("sec-websocket-accept");
+            let accept = accept.ok_or(HandshakeError::MissingAccept)?;
+            let expected = accept_key_bytes(key.unwrap_or_default().trim_ascii().as_bytes());
+            if repeated || accept.trim_ascii() != expected {
+                return Err(HandshakeError::AcceptMismatch);
+            }
         }
 
         // Check 6: at most one subprotocol, one that was offered (§4.2.2 /subprotocol/: a single
@@ -480,16 +574,15 @@ impl Response {
             }
         }
 
-        let response = Self {
+        Ok(Self {
             status,
             protocol,
             extensions,
             headers,
-        };
-        Ok(Status::Complete((response, head_len)))
+        })
     }
 
-    /// The status code; always 101 once validated.
+    /// The status code: 101 over HTTP/1.1, a 2xx (200) over HTTP/2.
     pub fn status(&self) -> u16 {
         self.status
     }
