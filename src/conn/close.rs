@@ -26,6 +26,13 @@ pub(super) struct Closing {
     received: Option<CloseFrame>,
 }
 
+impl Closing {
+    /// The peer's close frame arrived (and our answer is being written): input is over.
+    pub(super) fn peer_closed(&self) -> bool {
+        self.received.is_some()
+    }
+}
+
 /// What parsing stopped at. Parsing stops at once, but the close frame (ours, or the echo of the
 /// peer's) is queued only when the application has drained the events before it, so replies to
 /// the messages that arrived first still go out first (RFC 6455 §5.5.1 lets an endpoint finish

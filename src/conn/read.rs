@@ -123,12 +123,18 @@ impl Connection {
                         }
                     }
                 },
-                Phase::Open | Phase::Closing(_) if self.deferred.is_none() => {
-                    self.read_frames();
+                Phase::Open | Phase::Closing(_) => {
+                    // Nothing after a failure or the peer's close frame is processed
+                    // (§7.1.7, §5.5.1), also while our answer to it is still being written.
+                    let over = matches!(&self.phase, Phase::Closing(c) if c.peer_closed());
+                    if self.deferred.is_none() && !over {
+                        self.read_frames();
+                    } else {
+                        self.read.buf.clear();
+                    }
                     return;
                 }
-                // Nothing after a failure or a close frame is processed (§7.1.7, §5.5.1).
-                _ => {
+                Phase::Closed(_) => {
                     self.read.buf.clear();
                     return;
                 }

@@ -255,3 +255,20 @@ fn timed_out_abandons_and_discards_output() {
     let frames = decode_frames(&take_output(&mut server));
     assert_eq!(&frames[0].1[..2], &1001u16.to_be_bytes());
 }
+
+/// After the peer's close frame nothing is processed (§5.5.1), also while our answer to it is
+/// still being written and more bytes arrive (the close stays clean once the answer is out).
+#[test]
+fn input_after_the_peers_close_is_ignored_while_the_answer_is_written() {
+    let mut server = open(Role::Server);
+    server.handle_input(&cframe(true, 8, &close_payload(1000, "")));
+    assert_eq!(drain_events(&mut server), ["close-received 1000 \"\""]);
+    assert_eq!(server.state(), State::Closing);
+    // Garbage, then a frame with a reserved opcode: neither is read.
+    server.handle_input(b"ooooooo");
+    server.handle_input(&cframe(true, 3, b"x"));
+    assert!(drain_events(&mut server).is_empty());
+    let (ev, frames) = feed(&mut server, b"");
+    assert_eq!(frames.len(), 1);
+    assert_eq!(ev, ["closed 1000 \"\" Remote clean=true error="]);
+}
