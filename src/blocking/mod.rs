@@ -159,14 +159,8 @@ impl<S: Transport> WebSocket<S> {
     /// [`Config::stream_fragments`](crate::Config::stream_fragments) on, use
     /// [`recv_event`](Self::recv_event) (this returns [`UsageError::StreamingFragments`]).
     pub fn recv(&mut self) -> Result<Message, Error> {
-        if self.driver.connection().config().stream_fragments() {
-            return Err(UsageError::StreamingFragments.into());
-        }
-        loop {
-            if let Event::Message(m) = self.recv_event()? {
-                return Ok(m);
-            }
-        }
+        let streaming = self.driver.connection().config().stream_fragments();
+        crate::driver::first_message(streaming, || self.recv_event())
     }
 
     /// Waits for the next event the application may care about: messages, fragments (with

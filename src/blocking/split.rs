@@ -16,7 +16,6 @@ use super::transport::{timed_out, Armed};
 use super::SplitTransport;
 use crate::conn::{Event, Message};
 use crate::driver::{Driver, Error};
-use crate::error::UsageError;
 use crate::frame::CloseCode;
 use crate::role::State;
 
@@ -168,18 +167,11 @@ fn failed(error: Option<Error>) -> Result<(), Error> {
 impl<S: SplitTransport> ReadHalf<S> {
     /// Waits for the next message ([`WebSocket::recv`](super::WebSocket::recv)).
     pub fn recv(&mut self) -> Result<Message, Error> {
-        if lock(&self.shared.driver)
+        let streaming = lock(&self.shared.driver)
             .connection()
             .config()
-            .stream_fragments()
-        {
-            return Err(UsageError::StreamingFragments.into());
-        }
-        loop {
-            if let Event::Message(m) = self.recv_event()? {
-                return Ok(m);
-            }
-        }
+            .stream_fragments();
+        crate::driver::first_message(streaming, || self.recv_event())
     }
 
     /// Waits for the next event ([`WebSocket::recv_event`](super::WebSocket::recv_event)).

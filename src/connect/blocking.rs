@@ -8,9 +8,11 @@ use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 use std::time::Instant;
 
-use super::socks::try_next_address;
 use super::tunnel::{Step, Target, Tunnel};
-use super::{proxy_io_error, ConnectOptions, Deadline, ProxyScheme, ProxyUrl, TcpFailure};
+use super::{
+    proxy_io_error, Attempts, ConnectOptions, Deadline, ProxyScheme, ProxyUrl, SocksAddresses,
+    TcpFailure,
+};
 use crate::driver::Error;
 use crate::driver::{ConnectError, ProxyErrorKind};
 use crate::handshake::ClientRequest;
@@ -129,18 +131,14 @@ fn through(
     let addrs = (host, port)
         .to_socket_addrs()
         .map_err(|e| ConnectError::resolve(host, port, e))?;
-    let mut last = None;
+    let mut tries = SocksAddresses::new(proxy, request);
     for addr in addrs {
         match tunnel(proxy, Target::Addr(addr), options, deadline) {
             Ok(tcp) => return Ok(tcp),
-            Err(kind) if try_next_address(&kind) => last = Some(kind),
-            Err(kind) => return Err(proxy.error(kind).into()),
+            Err(kind) => tries.failed(kind)?,
         }
     }
-    Err(match last {
-        Some(kind) => proxy.error(kind).into(),
-        None => ConnectError::attempts_failed(host, port, Vec::new()).into(),
-    })
+    Err(tries.exhausted())
 }
 
 /// Connects to `proxy` and opens a tunnel to `target` through it, within `deadline`.
@@ -207,26 +205,18 @@ fn connect_any(
     options: &ConnectOptions,
     deadline: Deadline,
 ) -> Result<TcpStream, TcpFailure> {
-    let mut attempts = Vec::new();
+    let mut tries = Attempts::new(host, port, deadline);
     for addr in addrs {
-        let limit = deadline
-            .attempt_limit(options, Instant::now())
-            .map_err(|_| TcpFailure::Deadline)?;
-        let attempt = match limit {
+        let attempt = match tries.limit(options, Instant::now())? {
             Some(t) => TcpStream::connect_timeout(&addr, t),
             None => TcpStream::connect(addr),
         };
         match attempt {
             Ok(s) => return Ok(s),
-            Err(e) => attempts.push((addr, e)),
+            Err(e) => tries.failed(addr, e),
         }
     }
-    if deadline.remaining(Instant::now()).is_err() {
-        return Err(TcpFailure::Deadline);
-    }
-    Err(TcpFailure::Connect(ConnectError::attempts_failed(
-        host, port, attempts,
-    )))
+    Err(tries.exhausted(Instant::now()))
 }
 
 #[cfg(test)]

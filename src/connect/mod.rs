@@ -290,6 +290,97 @@ impl TcpFailure {
     }
 }
 
+/// Trying the addresses a host resolved to, in turn: how long each attempt may take, and the
+/// error of each kept for the report. The rule both adapters' connect code follows.
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub(crate) struct Attempts<'a> {
+    host: &'a str,
+    port: u16,
+    deadline: Deadline,
+    failed: Vec<(std::net::SocketAddr, io::Error)>,
+}
+
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+impl<'a> Attempts<'a> {
+    pub(crate) fn new(host: &'a str, port: u16, deadline: Deadline) -> Self {
+        Self {
+            host,
+            port,
+            deadline,
+            failed: Vec::new(),
+        }
+    }
+
+    /// How long the next attempt may take (`None`: no limit), or the end once the deadline
+    /// passed.
+    pub(crate) fn limit(
+        &self,
+        options: &ConnectOptions,
+        now: Instant,
+    ) -> Result<Option<Duration>, TcpFailure> {
+        self.deadline
+            .attempt_limit(options, now)
+            .map_err(|_| TcpFailure::Deadline)
+    }
+
+    /// An attempt to `addr` failed with `error`.
+    pub(crate) fn failed(&mut self, addr: std::net::SocketAddr, error: io::Error) {
+        self.failed.push((addr, error));
+    }
+
+    /// Every address was tried: the deadline, or the list of what each attempt got.
+    pub(crate) fn exhausted(self, now: Instant) -> TcpFailure {
+        if self.deadline.remaining(now).is_err() {
+            return TcpFailure::Deadline;
+        }
+        TcpFailure::Connect(ConnectError::attempts_failed(
+            self.host,
+            self.port,
+            self.failed,
+        ))
+    }
+}
+
+/// Tunnels through a `socks5://` proxy to each address of the target in turn (the name is
+/// resolved locally), while the proxy answers that the address cannot be reached.
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub(crate) struct SocksAddresses<'a> {
+    proxy: &'a ProxyUrl,
+    host: &'a str,
+    port: u16,
+    last: Option<ProxyErrorKind>,
+}
+
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+impl<'a> SocksAddresses<'a> {
+    pub(crate) fn new(proxy: &'a ProxyUrl, request: &'a crate::handshake::ClientRequest) -> Self {
+        Self {
+            proxy,
+            host: request.host(),
+            port: request.port(),
+            last: None,
+        }
+    }
+
+    /// A tunnel to one address failed: `Ok` to try the next one, or the error to give up
+    /// with.
+    pub(crate) fn failed(&mut self, kind: ProxyErrorKind) -> Result<(), Error> {
+        if !socks::try_next_address(&kind) {
+            return Err(self.proxy.error(kind).into());
+        }
+        self.last = Some(kind);
+        Ok(())
+    }
+
+    /// Every address failed.
+    pub(crate) fn exhausted(self) -> Error {
+        match self.last {
+            Some(kind) => self.proxy.error(kind).into(),
+            None => ConnectError::attempts_failed(self.host, self.port, Vec::new()).into(),
+        }
+    }
+}
+
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 /// What an I/O error while talking to a proxy means.
 pub(crate) fn proxy_io_error(e: io::Error) -> ProxyErrorKind {

@@ -12,9 +12,11 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::socks::try_next_address;
 use super::tunnel::{Step, Target, Tunnel};
-use super::{proxy_io_error, ConnectOptions, Deadline, ProxyScheme, ProxyUrl, TcpFailure};
+use super::{
+    proxy_io_error, Attempts, ConnectOptions, Deadline, ProxyScheme, ProxyUrl, SocksAddresses,
+    TcpFailure,
+};
 use crate::conn::Timeout;
 use crate::driver::Error;
 use crate::driver::{ConnectError, ProxyErrorKind};
@@ -151,18 +153,14 @@ async fn through(
         .await
         .ok_or(Error::Timeout(Timeout::Handshake))?
         .map_err(|e| ConnectError::resolve(host, port, e))?;
-    let mut last = None;
+    let mut tries = SocksAddresses::new(proxy, request);
     for addr in addrs {
         match tunnel(proxy, Target::Addr(addr), options, deadline).await {
             Ok(tcp) => return Ok(tcp),
-            Err(kind) if try_next_address(&kind) => last = Some(kind),
-            Err(kind) => return Err(proxy.error(kind).into()),
+            Err(kind) => tries.failed(kind)?,
         }
     }
-    Err(match last {
-        Some(kind) => proxy.error(kind).into(),
-        None => ConnectError::attempts_failed(host, port, Vec::new()).into(),
-    })
+    Err(tries.exhausted())
 }
 
 /// Connects to `proxy` and opens a tunnel to `target` through it, within `deadline`.
@@ -224,13 +222,10 @@ async fn connect_any(
     options: &ConnectOptions,
     deadline: Deadline,
 ) -> Result<TcpStream, TcpFailure> {
-    let mut attempts = Vec::new();
+    let mut tries = Attempts::new(host, port, deadline);
     for addr in addrs {
-        let limit = deadline
-            .attempt_limit(options, now())
-            .map_err(|_| TcpFailure::Deadline)?;
         let connecting = TcpStream::connect(addr);
-        let attempt = match limit {
+        let attempt = match tries.limit(options, now())? {
             Some(t) => tokio::time::timeout(t, connecting)
                 .await
                 .unwrap_or_else(|_| {
@@ -240,15 +235,10 @@ async fn connect_any(
         };
         match attempt {
             Ok(s) => return Ok(s),
-            Err(e) => attempts.push((addr, e)),
+            Err(e) => tries.failed(addr, e),
         }
     }
-    if deadline.remaining(now()).is_err() {
-        return Err(TcpFailure::Deadline);
-    }
-    Err(TcpFailure::Connect(ConnectError::attempts_failed(
-        host, port, attempts,
-    )))
+    Err(tries.exhausted(now()))
 }
 
 #[cfg(test)]

@@ -18,6 +18,23 @@ use deadlines::Deadlines;
 pub use error::Error;
 pub use timeouts::Timeouts;
 
+/// What `recv` is on every blocking adapter: takes events from `next` until a message. With
+/// `stream_fragments` on, messages arrive in pieces: refused with
+/// [`UsageError::StreamingFragments`](crate::UsageError::StreamingFragments), taking nothing.
+pub(crate) fn first_message(
+    stream_fragments: bool,
+    mut next: impl FnMut() -> Result<Event, Error>,
+) -> Result<crate::conn::Message, Error> {
+    if stream_fragments {
+        return Err(crate::error::UsageError::StreamingFragments.into());
+    }
+    loop {
+        if let Event::Message(m) = next()? {
+            return Ok(m);
+        }
+    }
+}
+
 /// The clock a driver reads: `std::time::Instant::now`, or a runtime's (tokio's, so that its
 /// paused test clock applies).
 pub type Clock = fn() -> Instant;
