@@ -74,17 +74,9 @@ fn usage(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-/// CPU time (user + system) a process has used, in clock ticks (`/proc/PID/stat`).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Clock ticks per second for `/proc/PID/stat` (USER_HZ, 100 on Linux).
-const TICKS_PER_SEC: f64 = 100.0;
+#[path = "support/procstat.rs"]
+mod procstat;
+use procstat::{cpu_ticks, TICKS_PER_SEC};
 
 fn options() -> Timeouts {
     Timeouts::default()

@@ -7,36 +7,9 @@ use std::sync::Arc;
 
 use hybi::blocking::{self, Transport};
 use hybi::{ClientRequest, CloseCode, ConnectOptions, Error, Message};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-struct Certs {
-    server: Arc<rustls::ServerConfig>,
-    client: Arc<rustls::ClientConfig>,
-}
-
-fn certs() -> Certs {
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert = CertificateDer::from(key.cert.der().to_vec());
-    let private = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(key.key_pair.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], private)
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Certs {
-        server: Arc::new(server),
-        client: Arc::new(client),
-    }
-}
+#[path = "support/servers.rs"]
+mod servers;
+use servers::certs;
 
 /// The server side of the test: a rustls stream the blocking adapter can drive.
 struct TlsServerStream(rustls::StreamOwned<rustls::ServerConnection, TcpStream>);
