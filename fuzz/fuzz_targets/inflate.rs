@@ -184,7 +184,23 @@ struct Run {
 }
 
 impl Run {
+    /// Takes every event and writes (drops) every output, until neither is left: writing our
+    /// answer to the peer's close completes the close, and `Closed` comes after it.
     fn drain(&mut self) {
+        loop {
+            self.take_events();
+            if self.conn.buffered_amount() == 0 {
+                return;
+            }
+            // Drop what the connection writes (pongs, its close frame).
+            while self.conn.buffered_amount() > 0 {
+                let k = self.conn.pending_output().len();
+                self.conn.advance_output(k);
+            }
+        }
+    }
+
+    fn take_events(&mut self) {
         while let Some(ev) = self.conn.next_event() {
             assert!(self.t.closed.is_none(), "event after Closed: {ev:?}");
             match ev {
@@ -239,11 +255,6 @@ impl Run {
                 }
                 other => panic!("unexpected event {other:?}"),
             }
-        }
-        // Drop what the connection writes (pongs, its close frame).
-        while self.conn.buffered_amount() > 0 {
-            let k = self.conn.pending_output().len();
-            self.conn.advance_output(k);
         }
     }
 }
