@@ -1,6 +1,6 @@
 //! The blocking adapter: a [`WebSocket`] over any `std::io::Read + Write` transport.
 //!
-//! A loop over the shared [`Driver`](crate::driver::Driver): it writes what the core queues,
+//! A loop over the shared [`Driver`]: it writes what the core queues,
 //! reads into the core's buffer, hands out the core's events and keeps the deadlines of
 //! [`Timeouts`] with the transport's read and write timeouts, while it receives and while it
 //! sends. It holds no protocol logic.

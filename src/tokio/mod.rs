@@ -1,6 +1,6 @@
 //! The tokio adapter: a [`WebSocketStream`] over any `AsyncRead + AsyncWrite` transport.
 //!
-//! A loop over the shared [`Driver`](crate::driver::Driver): it moves bytes, keeps one timer,
+//! A loop over the shared [`Driver`]: it moves bytes, keeps one timer,
 //! and holds no protocol logic. Writes are batched: queued frames go out in one vectored write.
 //!
 //! The stream is a [`futures_core::Stream`] of messages and a [`futures_sink::Sink`] of
