@@ -81,6 +81,9 @@ mod error;
 mod extensions;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 mod role;
 #[cfg(feature = "__testing")]
 #[doc(hidden)]
