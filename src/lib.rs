@@ -84,6 +84,9 @@ pub mod handshake;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper;
 mod role;
 #[cfg(feature = "__testing")]
 #[doc(hidden)]
