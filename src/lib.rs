@@ -68,6 +68,9 @@ extern crate alloc;
 
 // The layers, bottom up; each imports only from the ones above it in this list (see
 // ARCHITECTURE.md, and tests/architecture.rs, which checks it).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
