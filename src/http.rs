@@ -210,7 +210,9 @@ pub(crate) fn plain_response<B: From<String>>(status: u16, body: String) -> ::ht
 /// Splits a complete HTTP/1.1 response the core wrote into an `http` head and its body.
 fn from_core_response(bytes: &[u8]) -> (::http::response::Parts, &[u8]) {
     let (mut head, ()) = ::http::Response::new(()).into_parts();
-    let mut fields = [httparse::EMPTY_HEADER; 8];
+    // One slot per line is enough (a `Reject` may carry any number of headers).
+    let lines = bytes.windows(2).filter(|w| w == b"\r\n").count();
+    let mut fields = vec![httparse::EMPTY_HEADER; lines];
     let mut parsed = httparse::Response::new(&mut fields);
     let Ok(httparse::Status::Complete(len)) = parsed.parse(bytes) else {
         // The core writes whole, valid heads; nothing to convert otherwise.

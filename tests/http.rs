@@ -383,6 +383,12 @@ fn the_application_chooses_the_subprotocol_and_may_refuse() {
         .map(|(n, v)| (n.to_string(), v.to_string()))
     );
     assert_eq!(response.body(), b"go away");
+    // Any number of headers.
+    let many = (0..20).fold(Reject::new(429), |r, i| r.header(format!("x-{i}"), "v"));
+    let response: http::Response<Vec<u8>> = hybi::http::reject_response(&many).unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers().len(), 20);
+    assert!(response.body().is_empty());
     let err = hybi::http::reject_response::<Vec<u8>>(&Reject::new(200));
     assert_eq!(err.unwrap_err(), UsageError::InvalidStatus(200));
 }
