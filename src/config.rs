@@ -172,7 +172,8 @@ impl Config {
     option!(
         /// Queued output bytes above which the adapters' sending waits for the transport to
         /// take some (`Sink::poll_ready`, the split write half): the backpressure that keeps a
-        /// slow reader from growing a sender's memory. Commands on a [`Connection`](crate::Connection) never wait;
+        /// slow reader from growing a sender's memory. Commands on a
+        /// [`Connection`](crate::Connection) never wait;
         /// [`Connection::buffered_amount`](crate::Connection::buffered_amount) says how much is
         /// queued.
         write_high_water, with_write_high_water: usize

@@ -52,6 +52,10 @@
 //! | `tokio` | no | [`tokio`]: the async adapter, `Stream` + `Sink` |
 //! | `tokio-tls` | no | `wss://` for the tokio client (`tls` plus tokio-rustls) |
 //! | `deflate` | yes | permessage-deflate (RFC 7692), enabled per connection with [`Config::with_deflate`] |
+//! | `http` | no | `hybi::http`: server handshakes from `http::request::Parts`, heads as `http` types, a [`ClientRequest`] from an `http::Request` (adds `http`) |
+//! | `hyper` | no | `hybi::hyper`: hyper 1 upgrades to a `WebSocketStream` (`http` and `tokio`, adds `hyper` and `hyper-util`) |
+//! | `http2` | no | HTTP/2 WebSockets (RFC 8441) through `hyper` and `axum`: reads the extended CONNECT's `:protocol` (adds hyper's `http2`) |
+//! | `axum` | no | `hybi::axum`: the `WebSocketUpgrade` extractor (`hyper`, adds `axum-core`) |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -68,6 +72,9 @@ extern crate alloc;
 
 // The layers, bottom up; each imports only from the ones above it in this list (see
 // ARCHITECTURE.md, and tests/architecture.rs, which checks it).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
@@ -81,6 +88,12 @@ mod error;
 mod extensions;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper;
 mod role;
 #[cfg(feature = "__testing")]
 #[doc(hidden)]

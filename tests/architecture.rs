@@ -17,10 +17,13 @@ const LAYERS: &[&str] = &[
     "config",
     "conn",
     "testing",
+    "http",
     "driver",
     "connect",
     "blocking",
     "tokio",
+    "hyper",
+    "axum",
 ];
 
 /// The sans-IO core: no_std, no I/O, no clock.

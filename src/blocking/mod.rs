@@ -140,6 +140,28 @@ impl<S: Transport> WebSocket<S> {
         }
     }
 
+    /// Wraps a transport and a connection, with `read_buf`: bytes already read from the
+    /// transport that belong to the connection, which it takes before anything else (what an
+    /// HTTP server read past the request head may hold the client's first frames). Typically
+    /// `conn` is [`Connection::accepted`] with what the handshake negotiated.
+    pub fn with_read_buf(stream: S, conn: Connection, read_buf: &[u8], timeouts: Timeouts) -> Self {
+        let mut conn = conn;
+        conn.handle_input(read_buf);
+        Self::new(stream, conn, timeouts)
+    }
+
+    /// The transport and the bytes read from it that the connection did not use
+    /// ([`Connection::unread`]: `None` when a frame was half taken), dropping the connection.
+    /// The reverse of [`with_read_buf`](Self::with_read_buf).
+    pub fn into_inner_with_unread(self) -> (S, Option<bytes::Bytes>) {
+        let unread = self
+            .driver
+            .connection()
+            .unread()
+            .map(bytes::Bytes::copy_from_slice);
+        (self.stream, unread)
+    }
+
     fn handshake<F>(&mut self, decide: Option<F>) -> Result<Option<Response>, Error>
     where
         F: FnOnce(&Request) -> Result<Accept, Reject>,

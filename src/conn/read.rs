@@ -275,6 +275,27 @@ impl Connection {
         self.release_memory();
     }
 
+    /// The bytes received and not used yet, for handing the transport to someone else: while
+    /// CONNECTING, what came after the request (or response) head, or the incomplete head;
+    /// while OPEN or CLOSING, the start of a frame not complete enough to decode. `None`
+    /// while a frame is half taken (its header was decoded and its payload is still arriving):
+    /// those bytes belong to the WebSocket. Once a close frame or a failure was found, what
+    /// followed it is discarded, never kept (RFC 6455 §5.5.1, §7.1.7).
+    ///
+    /// ```
+    /// use hybi::{Config, Connection, Event};
+    /// let mut conn = Connection::server(Config::default());
+    /// conn.handle_input(b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+    ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///     Sec-WebSocket-Version: 13\r\n\r\nnot a frame");
+    /// assert!(matches!(conn.next_event(), Some(Event::Request(_))));
+    /// // The application decides to hand the connection to something else.
+    /// assert_eq!(conn.unread(), Some(&b"not a frame"[..]));
+    /// ```
+    pub fn unread(&self) -> Option<&[u8]> {
+        (!self.recv.in_frame()).then_some(&self.read.buf[..])
+    }
+
     /// `true` while the connection holds no read buffer: it has not read anything yet, or
     /// [`release_memory`](Self::release_memory) freed the buffer of a connection that went
     /// quiet. An adapter should then wait for input with a buffer of its own and pass what

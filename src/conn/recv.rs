@@ -71,6 +71,12 @@ impl Recv {
         }
     }
 
+    /// `true` while a frame's header has been taken out of the read buffer and its payload is
+    /// still arriving.
+    pub(super) fn in_frame(&self) -> bool {
+        self.frame.is_some()
+    }
+
     /// `true` while a message is partly received.
     pub(super) fn in_message(&self) -> bool {
         self.msg.is_some()

@@ -186,6 +186,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
+    /// Wraps a transport and a connection, with `read_buf`: bytes already read from the
+    /// transport that belong to the connection, which it takes before anything else. For a
+    /// handshake done elsewhere: what an HTTP server read past the request head (hyper's
+    /// `upgrade::Parts::read_buf`) may hold the client's first frames. Typically `conn` is
+    /// [`Connection::accepted`] with what the handshake negotiated.
+    ///
+    /// ```
+    /// # async fn run(tcp: tokio::net::TcpStream, conn: hybi::Connection) -> Result<(), hybi::Error> {
+    /// // `tcp` is past a request head that some HTTP code read and answered, and it read
+    /// // these bytes as well.
+    /// let leftover = b"\x81\x82\x00\x00\x00\x00hi";
+    /// let mut ws = hybi::tokio::WebSocketStream::with_read_buf(
+    ///     tcp,
+    ///     conn,
+    ///     leftover,
+    ///     hybi::Timeouts::default(),
+    /// );
+    /// assert_eq!(ws.recv().await?.as_text(), Some("hi"));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_read_buf(io: S, conn: Connection, read_buf: &[u8], timeouts: Timeouts) -> Self {
+        let mut conn = conn;
+        conn.handle_input(read_buf);
+        Self::new(io, conn, timeouts)
+    }
+
+    /// The transport and the bytes read from it that the connection did not use
+    /// ([`Connection::unread`]: `None` when a frame was half taken), dropping the connection.
+    /// The reverse of [`with_read_buf`](Self::with_read_buf).
+    pub fn into_inner_with_unread(self) -> (S, Option<bytes::Bytes>) {
+        let unread = self
+            .driver
+            .connection()
+            .unread()
+            .map(bytes::Bytes::copy_from_slice);
+        (self.io, unread)
+    }
+
     async fn handshake<F>(&mut self, decide: Option<F>) -> Result<Option<Response>, Error>
     where
         F: FnOnce(&Request) -> Result<Accept, Reject>,

@@ -9,6 +9,8 @@
 //!   points (the Python server echoes it as one frame, which is still an echo).
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod tungstenite;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -470,6 +472,63 @@ fn blocking_finish_close<S: Transport>(
     }
 }
 
+// ------------------------------------------------------------------ permessage-deflate parameters
+
+/// The negotiated parameters as one `Sec-WebSocket-Extensions` element states them:
+/// (server_no_context_takeover, client_no_context_takeover, server bits, client bits), with
+/// the RFC's defaults for what it leaves out.
+pub type Params = (bool, bool, u8, u8);
+
+pub fn params_of(element: &str) -> Params {
+    let mut it = element.split(';').map(str::trim);
+    assert_eq!(it.next(), Some("permessage-deflate"), "{element:?}");
+    let mut p = (false, false, 15, 15);
+    for param in it {
+        match param.split_once('=') {
+            None if param == "server_no_context_takeover" => p.0 = true,
+            None if param == "client_no_context_takeover" => p.1 = true,
+            Some(("server_max_window_bits", v)) => p.2 = v.trim_matches('"').parse().unwrap(),
+            Some(("client_max_window_bits", v)) => p.3 = v.trim_matches('"').parse().unwrap(),
+            _ => panic!("unexpected parameter {param:?} in {element:?}"),
+        }
+    }
+    p
+}
+
+/// The single permessage-deflate element among `extensions`.
+pub fn negotiated(what: &str, extensions: &[String]) -> Params {
+    match extensions {
+        [one] => params_of(one),
+        other => panic!("{what}: expected permessage-deflate to be negotiated, got {other:?}"),
+    }
+}
+
+/// `websockets`' `PerMessageDeflate(...)` repr, as the peer in `role` ("server"/"client") sees
+/// its parameters (local = its own direction), turned into [`Params`].
+pub fn python_params(role: &str, repr: &str) -> Params {
+    let field = |name: &str| {
+        let start = repr
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("no {name} in {repr:?}"))
+            + name.len()
+            + 1;
+        let rest = &repr[start..];
+        rest[..rest.find([',', ')']).unwrap()].to_string()
+    };
+    let (rnct, lnct) = (
+        field("remote_no_context_takeover") == "True",
+        field("local_no_context_takeover") == "True",
+    );
+    let (rbits, lbits): (u8, u8) = (
+        field("remote_max_window_bits").parse().unwrap(),
+        field("local_max_window_bits").parse().unwrap(),
+    );
+    match role {
+        "server" => (lnct, rnct, lbits, rbits),
+        _ => (rnct, lnct, rbits, lbits),
+    }
+}
+
 // ------------------------------------------------------------------ hybi echo servers
 
 /// How a connection to one of hybi's echo servers ended.
@@ -596,7 +655,10 @@ where
 
 /// Echoes every message (as a [`hybi::PreparedMessage`] when `prepared`: framed and, with
 /// deflate and no server context takeover, compressed once for every recipient).
-async fn tokio_echo_loop<S>(mut ws: hybi::tokio::WebSocketStream<S>, prepared: bool) -> ServerEnd
+pub async fn tokio_echo_loop<S>(
+    mut ws: hybi::tokio::WebSocketStream<S>,
+    prepared: bool,
+) -> ServerEnd
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

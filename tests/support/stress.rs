@@ -15,9 +15,15 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
+use hybi::tokio::WebSocketStream;
+use hybi::{CloseCode, CloseOutcome, Initiator, Message};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Sleep;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as TCloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame as TCloseFrame;
+use tokio_tungstenite::tungstenite::Message as TMessage;
 
 // ------------------------------------------------------------------ progress
 
@@ -698,5 +704,337 @@ impl TaskGuard {
 impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+// ------------------------------------------------------------------ split halves
+//
+// Issue 12's split-halves cases, shared by `tests/stress.rs` (hybi's own server) and
+// `tests/axum.rs` (the server through the axum extractor, on hyper's upgraded transport).
+
+/// Payload directions, so that a message sent one way can never pass for one sent the other.
+pub const S2C: u8 = 1;
+pub const C2S: u8 = 2;
+
+pub const KIB: usize = 1 << 10;
+pub const MIB: usize = 1 << 20;
+
+pub fn assert_normal(who: &str, o: &CloseOutcome, initiator: Initiator) {
+    assert!(
+        o.clean && o.code == CloseCode::NORMAL && o.initiator == initiator,
+        "{who}: expected a clean close with 1000 started by {initiator:?}, got {o:?}"
+    );
+}
+
+pub fn short<T>(r: &Option<Result<Message, T>>) -> String
+where
+    T: std::fmt::Display,
+{
+    match r {
+        None => "the end of the stream".into(),
+        Some(Ok(m)) => format!("a message of {} bytes", m.len()),
+        Some(Err(e)) => format!("error: {e}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    Hybi,
+    Tungstenite,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Sizes {
+    Fixed(usize),
+    /// Seeded random sizes in `1..=max`.
+    UpTo(usize),
+}
+
+impl Sizes {
+    pub fn of(self, dir: u8, index: u64) -> usize {
+        match self {
+            Self::Fixed(n) => n,
+            Self::UpTo(max) => size(dir, index, max),
+        }
+    }
+}
+
+/// What one endpoint's split halves do: the writer sends `send` messages in direction `out`,
+/// the reader (from `read_start`) receives `recv` messages in direction `inp` and checks every
+/// byte, then waits for the end of the stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub out: u8,
+    pub send: u64,
+    pub inp: u8,
+    pub recv: u64,
+    pub sizes: Sizes,
+    pub read_start: ReadStart,
+}
+
+/// When a reader half starts reading.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadStart {
+    Now,
+    After(Duration),
+    /// Once its writer half is blocked (its count of messages sent stayed the same for 50 ms)
+    /// or done: the reader's first poll then finds output queued and the socket full.
+    WhenWriterBlocked,
+}
+
+impl ReadStart {
+    pub async fn wait(self, who: &str, sent: &Counter, total: u64, p: &Progress) {
+        match self {
+            Self::Now => {}
+            Self::After(d) => {
+                p.note(who, format!("waiting {d:?} before reading"));
+                tokio::time::sleep(d).await;
+            }
+            Self::WhenWriterBlocked => {
+                p.note(who, "waiting for the writer half to block");
+                let mut last = u64::MAX;
+                while sent.get() != last && sent.get() < total {
+                    last = sent.get();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub peer: Peer,
+    /// Messages each way.
+    pub server_sends: u64,
+    pub client_sends: u64,
+    pub sizes: Sizes,
+    pub server_read: ReadStart,
+    pub client_read: ReadStart,
+    /// Kernel buffers of both sockets.
+    pub bufs: Bufs,
+}
+
+impl Scenario {
+    pub fn server(&self) -> Plan {
+        Plan {
+            out: S2C,
+            send: self.server_sends,
+            inp: C2S,
+            recv: self.client_sends,
+            sizes: self.sizes,
+            read_start: self.server_read,
+        }
+    }
+    pub fn client(&self) -> Plan {
+        Plan {
+            out: C2S,
+            send: self.client_sends,
+            inp: S2C,
+            recv: self.server_sends,
+            sizes: self.sizes,
+            read_start: self.client_read,
+        }
+    }
+}
+
+/// One hybi endpoint as `StreamExt::split` halves in two tasks. The writer sends with
+/// `SinkExt::send`; with `closes`, once the reader has everything, it closes with 1000 through
+/// the sink. Returns the close outcome of the reunited stream.
+pub async fn hybi_halves<S>(
+    ws: WebSocketStream<S>,
+    who: &'static str,
+    plan: Plan,
+    closes: bool,
+    p: Progress,
+) -> CloseOutcome
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let sent = p.counter(&format!("{who} writer sent"), Some(plan.send));
+    let got = p.counter(&format!("{who} reader received"), Some(plan.recv));
+    let (mut sink, mut stream) = ws.split();
+    let (all_in_tx, all_in_rx) = tokio::sync::oneshot::channel::<()>();
+    let pw = p.clone();
+    let sent_r = sent.clone();
+    let writer = tokio::spawn(async move {
+        let name = format!("{who} writer");
+        for i in 0..plan.send {
+            let len = plan.sizes.of(plan.out, i);
+            pw.note(&name, format!("in send() of message {i} ({len} bytes)"));
+            let m = Message::binary(payload(plan.out, i, len));
+            if let Err(e) = sink.send(m).await {
+                panic!("{name}: send() of message {i}: {e} ({})", pw.report());
+            }
+            sent.inc();
+        }
+        if closes {
+            pw.note(
+                &name,
+                "sent all; waiting for the reader to have all before closing",
+            );
+            if all_in_rx.await.is_ok() {
+                pw.note(&name, "in close()");
+                if let Err(e) = SinkExt::close(&mut sink).await {
+                    panic!("{name}: close(): {e} ({})", pw.report());
+                }
+            }
+        }
+        pw.note(&name, "done");
+        sink
+    });
+    let name = format!("{who} reader");
+    plan.read_start.wait(&name, &sent_r, plan.send, &p).await;
+    let mut scratch = Vec::new();
+    for i in 0..plan.recv {
+        p.note(&name, format!("waiting in next() for message {i}"));
+        let m = match stream.next().await {
+            Some(Ok(m)) => m,
+            other => panic!(
+                "{name}: expected message {i}, got {} ({})",
+                short(&other),
+                p.report()
+            ),
+        };
+        let len = plan.sizes.of(plan.inp, i);
+        if let Err(e) = verify(&mut scratch, plan.inp, i, len, m.as_bytes()) {
+            panic!("{name}: {e}");
+        }
+        got.inc();
+    }
+    let _ = all_in_tx.send(());
+    p.note(&name, "received all; waiting in next() for the end");
+    let end = stream.next().await;
+    assert!(
+        end.is_none(),
+        "{name}: expected the end of the stream after the close, got {} ({})",
+        short(&end),
+        p.report()
+    );
+    p.note(&name, "stream ended");
+    let sink = join(writer).await;
+    let ws = sink.reunite(stream).expect("halves of one stream");
+    ws.connection()
+        .close_outcome()
+        .cloned()
+        .unwrap_or_else(|| panic!("{who}: the stream ended but the connection is not closed"))
+}
+
+/// A tokio-tungstenite client as split halves, doing what [`hybi_halves`] does as the closer
+/// (close 1000 once everything arrived; the server's close frame must echo 1000).
+pub async fn tungstenite_halves(
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    plan: Plan,
+    p: Progress,
+) {
+    let who = "tungstenite client";
+    let sent = p.counter(&format!("{who} writer sent"), Some(plan.send));
+    let got = p.counter(&format!("{who} reader received"), Some(plan.recv));
+    let (mut sink, mut stream) = ws.split();
+    let (all_in_tx, all_in_rx) = tokio::sync::oneshot::channel::<()>();
+    let pw = p.clone();
+    let sent_r = sent.clone();
+    let writer = tokio::spawn(async move {
+        let name = format!("{who} writer");
+        for i in 0..plan.send {
+            let len = plan.sizes.of(plan.out, i);
+            pw.note(&name, format!("in send() of message {i} ({len} bytes)"));
+            let m = TMessage::Binary(payload(plan.out, i, len).into());
+            if let Err(e) = sink.send(m).await {
+                panic!("{name}: send() of message {i}: {e} ({})", pw.report());
+            }
+            sent.inc();
+        }
+        pw.note(
+            &name,
+            "sent all; waiting for the reader to have all before closing",
+        );
+        if all_in_rx.await.is_ok() {
+            pw.note(&name, "sending close 1000");
+            let close = TMessage::Close(Some(TCloseFrame {
+                code: TCloseCode::Normal,
+                reason: "".into(),
+            }));
+            if let Err(e) = sink.send(close).await {
+                panic!("{name}: close: {e} ({})", pw.report());
+            }
+        }
+        pw.note(&name, "done");
+    });
+    let name = format!("{who} reader");
+    plan.read_start.wait(&name, &sent_r, plan.send, &p).await;
+    let mut scratch = Vec::new();
+    let mut i = 0;
+    while i < plan.recv {
+        p.note(&name, format!("waiting in next() for message {i}"));
+        let data = match stream.next().await {
+            Some(Ok(TMessage::Binary(b))) => b,
+            Some(Ok(TMessage::Ping(_) | TMessage::Pong(_))) => continue,
+            other => panic!(
+                "{name}: expected message {i}, got {other:?} ({})",
+                p.report()
+            ),
+        };
+        let len = plan.sizes.of(plan.inp, i);
+        if let Err(e) = verify(&mut scratch, plan.inp, i, len, &data) {
+            panic!("{name}: {e}");
+        }
+        got.inc();
+        i += 1;
+    }
+    let _ = all_in_tx.send(());
+    p.note(&name, "received all; waiting for the server's close frame");
+    loop {
+        match stream.next().await {
+            Some(Ok(TMessage::Ping(_) | TMessage::Pong(_))) => {}
+            Some(Ok(TMessage::Close(Some(f)))) => {
+                assert_eq!(
+                    f.code,
+                    TCloseCode::Normal,
+                    "{name}: the server's close: {f:?}"
+                );
+                break;
+            }
+            other => panic!("{name}: expected the server's close frame, got {other:?}"),
+        }
+    }
+    loop {
+        match stream.next().await {
+            None => break,
+            Some(Ok(TMessage::Ping(_) | TMessage::Pong(_))) => {}
+            other => panic!("{name}: expected the end after the close, got {other:?}"),
+        }
+    }
+    p.note(&name, "stream ended");
+    join(writer).await;
+}
+
+/// The smallest case of the issue: the server's writer half sends 64 × 64 KiB while its reader
+/// half waits in `next()` for a message that never comes; the client reads only after 200 ms.
+/// The reader half's first poll comes once the writer half is blocked on the full socket (as
+/// when a reader task is spawned after the writer task); 64 KiB kernel buffers make sure the
+/// socket fills.
+pub fn smallest(peer: Peer) -> Scenario {
+    Scenario {
+        peer,
+        server_sends: 64,
+        client_sends: 0,
+        sizes: Sizes::Fixed(64 * KIB),
+        server_read: ReadStart::WhenWriterBlocked,
+        client_read: ReadStart::After(Duration::from_millis(200)),
+        bufs: Bufs::SMALL,
+    }
+}
+
+/// Both directions busy: `n` messages each way of random sizes up to `max`.
+pub fn busy(peer: Peer, n: u64, max: usize) -> Scenario {
+    Scenario {
+        peer,
+        server_sends: n,
+        client_sends: n,
+        sizes: Sizes::UpTo(max),
+        server_read: ReadStart::Now,
+        client_read: ReadStart::Now,
+        bufs: Bufs::DEFAULT,
     }
 }
