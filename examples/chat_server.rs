@@ -183,6 +183,7 @@ use bus::{Bus, LocalBus};
 use redis_bus::{RedisBus, RedisOptions};
 use rooms::Rooms;
 
+#[allow(unused_imports)]
 pub use http::PAGE;
 
 /// How long shutdown waits for the clients' close handshakes.
@@ -303,6 +304,9 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// How long an instance waits for Redis before it says it is ready anyway.
+const REDIS_READY_WAIT: Duration = Duration::from_secs(5);
+
 /// Serves the chat on `listener` until `shutdown` completes; then stops accepting, closes every
 /// client with 1001 "server shutting down" and waits (at most 3 s) for their close handshakes.
 pub async fn run(
@@ -310,14 +314,35 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
+    run_with_ready(listener, options, shutdown, || {}).await
+}
+
+/// [`run`], calling `ready` once the server is ready: at once on one instance, once connected
+/// to Redis with `--redis` (or after 5 s without it: the server serves and keeps retrying).
+pub async fn run_with_ready(
+    listener: TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> Result<(), String> {
     let rooms = Arc::new(Rooms::default());
     let (stop_tx, stop) = watch::channel(false);
     // The bus stops after the sessions, which leave through it.
     let (bus_stop_tx, bus_stop) = watch::channel(false);
     let bus: Arc<dyn Bus> = match &options.redis {
-        Some(redis) => RedisBus::start(redis.clone(), rooms.clone(), bus_stop)?,
+        Some(redis) => {
+            let bus = RedisBus::start(redis.clone(), rooms.clone(), bus_stop)?;
+            if tokio::time::timeout(REDIS_READY_WAIT, bus.ready())
+                .await
+                .is_err()
+            {
+                eprintln!("redis: not reachable yet; serving anyway and retrying");
+            }
+            bus
+        }
         None => Arc::new(LocalBus::new(rooms.clone())),
     };
+    ready();
     let header_timeout = options.header_timeout;
     let tasks = Arc::new(Tasks::default());
     let app = Arc::new(App {
@@ -392,13 +417,13 @@ struct Cli {
     options: Options,
 }
 
-fn parse_args() -> Result<Cli, String> {
+fn parse_args(args: Vec<String>) -> Result<Cli, String> {
     let (mut addr, mut port, mut workers) = (None, None, None);
     let mut options = Options::default();
     let mut redis_url = None;
     let mut prefix = "chat:".to_owned();
     let mut ttl = Duration::from_secs(15);
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
         v.parse().map_err(|_| format!("invalid {name} {v:?}"))
     }
@@ -502,9 +527,10 @@ fn raise_nofile() {
     }
 }
 
-/// The server as a command: parses the arguments, serves until a signal.
-pub fn main_with_args() -> ExitCode {
-    let cli = match parse_args() {
+/// The server as a command: parses the arguments (without the program's name), serves until
+/// a signal.
+pub fn main_with_args(args: Vec<String>) -> ExitCode {
+    let cli = match parse_args(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -546,13 +572,15 @@ pub fn main_with_args() -> ExitCode {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
-        println!("chat server listening on http://{addr}/");
-        let _ = std::io::stdout().flush();
-        let served = run(listener, cli.options, async {
+        let ready = move || {
+            println!("chat server listening on http://{addr}/");
+            let _ = std::io::stdout().flush();
+        };
+        let shutdown = async {
             signal.await;
             eprintln!("shutting down: closing every client with 1001");
-        })
-        .await;
+        };
+        let served = run_with_ready(listener, cli.options, shutdown, ready).await;
         match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -565,5 +593,5 @@ pub fn main_with_args() -> ExitCode {
 
 #[allow(dead_code)]
 fn main() -> ExitCode {
-    main_with_args()
+    main_with_args(std::env::args().skip(1).collect())
 }

@@ -171,6 +171,8 @@ pub struct RedisBus {
     rooms: Arc<Rooms>,
     /// Members whose leave failed while Redis was away: removed once it is back.
     stale: Mutex<Vec<(String, Nick)>>,
+    /// Set once the first connection is up.
+    ready: watch::Sender<bool>,
 }
 
 fn entry(room: &str, nick: &Nick) -> String {
@@ -225,9 +227,15 @@ impl RedisBus {
             },
             rooms,
             stale: Mutex::default(),
+            ready: watch::Sender::new(false),
         });
         tokio::spawn(bus.clone().supervise(stop));
         Ok(bus)
+    }
+
+    /// Completes once connected to Redis for the first time.
+    pub async fn ready(&self) {
+        let _ = self.ready.subscribe().wait_for(|r| *r).await;
     }
 
     fn key(&self, room: &str, what: &str) -> String {
@@ -290,6 +298,7 @@ impl RedisBus {
             attempt = 0;
             self.up.store(true, Ordering::Release);
             eprintln!("redis: connected as instance {}", self.inst);
+            self.ready.send_replace(true);
             self.run(conn, pubsub, &mut stop).await;
             self.up.store(false, Ordering::Release);
             *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
