@@ -485,7 +485,13 @@
       }
       case "error": {
         const text = String(m.text ?? "error");
-        if (myNick === null && !autoRejoin) showJoin(text);
+        if (myNick === null && autoRejoin) {
+          // Rejoining after a drop (e.g. the old session still holds the nickname until the
+          // server that held it is declared dead): the retry goes on, no need to log each.
+          el.closeInfo.textContent = `Rejoining: ${text}.`;
+          break;
+        }
+        if (myNick === null) showJoin(text);
         notice(`Error: ${text}`, "error");
         break;
       }
