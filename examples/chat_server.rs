@@ -255,6 +255,21 @@ pub struct App {
     pub stop: watch::Receiver<bool>,
     unjoined: Arc<AtomicUsize>,
     tasks: Arc<Tasks>,
+    config: Config,
+}
+
+/// The WebSocket configuration. permessage-deflate: browsers offer it and chat JSON compresses
+/// well; without server context takeover the compressor is dropped between messages, so an
+/// idle client holds no zlib state.
+fn ws_config(options: &Options) -> Config {
+    let config = Config::default()
+        .with_max_message_size(protocol::MAX_MESSAGE)
+        .with_protocols(["chat"]);
+    if options.deflate {
+        config.with_deflate(hybi::DeflateConfig::default().with_server_no_context_takeover(true))
+    } else {
+        config
+    }
 }
 
 impl App {
@@ -269,19 +284,9 @@ impl App {
             .map(|_| Unjoined(self.unjoined.clone()))
     }
 
-    /// The WebSocket configuration. permessage-deflate: browsers offer it and chat JSON
-    /// compresses well; without server context takeover the compressor is dropped between
-    /// messages, so an idle client holds no zlib state.
+    /// The WebSocket configuration, shared by every connection (a clone is a reference count).
     pub fn ws_config(&self) -> Config {
-        let config = Config::default()
-            .with_max_message_size(protocol::MAX_MESSAGE)
-            .with_protocols(["chat"]);
-        if self.options.deflate {
-            config
-                .with_deflate(hybi::DeflateConfig::default().with_server_no_context_takeover(true))
-        } else {
-            config
-        }
+        self.config.clone()
     }
 
     pub fn ws_timeouts(&self) -> Timeouts {
@@ -292,10 +297,9 @@ impl App {
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         self.tasks.running.fetch_add(1, Ordering::AcqRel);
         let guard = TaskGuard(self.tasks.clone());
-        tokio::spawn(async move {
-            task.await;
-            drop(guard);
-        });
+        // `map`, not an async block that awaits `task`: such a block keeps the future twice
+        // (the captured one and the one being awaited), twice the memory per client.
+        tokio::spawn(futures_util::FutureExt::map(task, move |()| drop(guard)));
     }
 }
 
@@ -348,6 +352,7 @@ pub async fn run_with_ready(
     let app = Arc::new(App {
         rooms: rooms.clone(),
         bus,
+        config: ws_config(&options),
         options,
         stop: stop.clone(),
         unjoined: Arc::default(),
@@ -361,7 +366,10 @@ pub async fn run_with_ready(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => rooms.flush_presence(),
+                    _ = tick.tick() => {
+                        rooms.flush_presence();
+
+                    }
                     _ = stopped(&mut stop) => return,
                 }
             }

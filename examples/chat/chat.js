@@ -204,7 +204,7 @@
   }
   function showCount() {
     el.count.textContent = String(memberCount);
-    const hidden = members.size - el.online.childElementCount;
+    const hidden = Math.max(memberCount, members.size) - el.online.childElementCount;
     el.onlineMore.hidden = hidden <= 0;
     el.onlineMore.textContent = hidden > 0 ? `and ${hidden} more` : "";
   }
@@ -419,7 +419,9 @@
         autoRejoin = true;
         resetMembers(Array.isArray(m.online) ? m.online : []);
         setCount(m.count);
-        if (m.next !== null && m.next !== undefined) send({ type: "who", after: m.next });
+        // More members than one page: fetch pages only while the list has room to show them
+        // (a 10,000-member room shows its first LIST_CAP names and the count).
+        if (m.next !== null && m.next !== undefined && members.size < LIST_CAP) send({ type: "who", after: m.next });
         el.sidebar.classList.remove("stale");
         setMe();
         hideJoin();
@@ -433,7 +435,7 @@
       case "who":
         for (const n of Array.isArray(m.online) ? m.online : []) addMember(String(n));
         setCount(m.count);
-        if (m.next !== null && m.next !== undefined) send({ type: "who", after: m.next });
+        if (m.next !== null && m.next !== undefined && members.size < LIST_CAP) send({ type: "who", after: m.next });
         break;
       case "join": {
         const nick = String(m.nick);

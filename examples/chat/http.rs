@@ -16,7 +16,9 @@ use hybi::{Accept, Connection, Negotiated};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use super::session::session;
+use futures_util::future::Either;
+
+use super::session;
 use super::stopped;
 use super::App;
 
@@ -176,19 +178,25 @@ async fn upgrade(State(app): State<Arc<App>>, mut req: Request) -> Response {
     let upgrading = hyper::upgrade::on(&mut req);
     let timeouts = app.ws_timeouts();
     let task_app = app.clone();
-    let opened = Connection::accepted(config, &negotiated);
-    app.spawn(async move {
-        let Ok(upgraded) = upgrading.await else {
-            return;
-        };
-        let mut ws = WebSocketStream::new(TokioIo::new(upgraded), opened, timeouts);
-        session(&mut ws, task_app, unjoined).await;
+    let answer = Response::builder().status(negotiated.status());
+    let answer = negotiated
+        .headers()
+        .fold(answer, |r, (name, value)| r.header(name, value));
+    // Once upgraded, the connection is made from what was negotiated and the session runs on
+    // it. `then` keeps either the wait for the upgrade or the session, never both; the session
+    // borrows the stream captured by its async block (an `async fn` taking the stream would
+    // keep it twice: the argument, and the local it is moved into). So a client's task holds
+    // one `WebSocketStream` and nothing of its handshake.
+    let task = futures_util::FutureExt::then(upgrading, move |upgraded| match upgraded {
+        Ok(io) => {
+            let opened = Connection::accepted(config, &negotiated);
+            let mut ws = WebSocketStream::new(TokioIo::new(io), opened, timeouts);
+            Either::Left(async move { session::session(&mut ws, task_app, unjoined).await })
+        }
+        Err(_) => Either::Right(std::future::ready(())),
     });
-    let mut response = Response::builder().status(negotiated.status());
-    for (name, value) in negotiated.headers() {
-        response = response.header(name, value);
-    }
-    response
+    app.spawn(task);
+    answer
         .body(Body::empty())
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }

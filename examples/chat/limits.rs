@@ -199,8 +199,8 @@ impl Outbox {
         if q.welcomed {
             if let Some(item) = q.items.pop_front() {
                 q.bytes -= item.size();
-                if q.items.is_empty() && q.items.capacity() > 16 {
-                    // A burst is over: give its memory back.
+                if q.items.is_empty() {
+                    // Caught up: an idle client holds no queue.
                     q.items = VecDeque::new();
                 }
                 return Poll::Ready(Pop::Item(item));

@@ -196,7 +196,8 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             Step::Kicked(why) => break Some((CloseCode::POLICY_VIOLATION, why.into())),
             Step::In(Err(_)) => break None,
             Step::In(Ok(msg)) => match &me {
-                None => match join(&app, &msg).await {
+                // Boxed: a join's state is needed once, not in every client's future for life.
+                None => match Box::pin(join(&app, &msg)).await {
                     Ok(client) => {
                         unjoined = None;
                         me = Some(client);
@@ -208,7 +209,8 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 },
                 Some(client) => {
-                    if let Some(close) = handle(&app, client, &mut limit, msg).await {
+                    let handled = Box::pin(handle(&app, client, &mut limit, msg)).await;
+                    if let Some(close) = handled {
                         break Some(close);
                     }
                 }
