@@ -1103,14 +1103,15 @@ fn cpu_time() -> Duration {
     }
 }
 
-/// 500 connections that each sent half a request head cost no CPU while they wait.
+/// 1,000 connections that each sent half a request head cost no CPU while they wait (the
+/// hand-written server of before spent 54% of a core on them, peeking again every 5 ms).
 #[tokio::test]
 async fn stalled_heads_cost_no_cpu() {
     within(30, async {
         raise_nofile();
         let server = Server::start();
         let mut conns = Vec::new();
-        for _ in 0..500 {
+        for _ in 0..1000 {
             let mut tcp = TcpStream::connect(server.addr).await.unwrap();
             tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUser-Ag")
                 .await
@@ -1124,7 +1125,7 @@ async fn stalled_heads_cost_no_cpu() {
         // This thread runs the server and the (idle) clients: 2 s of waiting.
         assert!(
             used < Duration::from_millis(100),
-            "{used:?} of CPU in 2 s for 500 stalled heads"
+            "{used:?} of CPU in 2 s for 1,000 stalled heads"
         );
         drop(conns);
         server.shutdown().await;

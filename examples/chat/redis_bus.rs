@@ -54,7 +54,7 @@ use super::rooms::{Delivery, Rooms};
 use super::stopped;
 
 const JOIN: &str = r"
--- KEYS: nicks online seq inst instances  ARGV: inst key display room channel page entry
+-- KEYS: nicks online seq inst  ARGV: inst key display room channel page entry
 local owner = redis.call('HGET', KEYS[1], ARGV[2])
 if owner and owner ~= ARGV[1] then return {-1} end
 local fresh = not owner or not redis.call('ZSCORE', KEYS[2], ARGV[3])
@@ -342,11 +342,16 @@ impl RedisBus {
             .arg(self.ttl.as_millis() as u64)
             .invoke_async(&mut conn)
             .await?;
-        if added == 0 && !always {
+        let stale = std::mem::take(&mut *self.stale.lock().unwrap_or_else(|e| e.into_inner()));
+        if added == 0 && !always && stale.is_empty() {
             return Ok(());
         }
-        let stale = std::mem::take(&mut *self.stale.lock().unwrap_or_else(|e| e.into_inner()));
+        let members = self.rooms.members();
         for (room, nick) in stale {
+            if members.iter().any(|(r, n)| *r == room && n.key == nick.key) {
+                // Left while Redis was away, and back (same room, same name) since.
+                continue;
+            }
             if let Err(e) = self.leave_script(&mut conn, &room, &nick).await {
                 self.stale
                     .lock()
@@ -364,7 +369,7 @@ impl RedisBus {
                 .invoke_async(&mut conn)
                 .await?;
         }
-        for (room, nick) in self.rooms.members() {
+        for (room, nick) in members {
             match self.join_script(&mut conn, &room, &nick).await? {
                 Some(_) => {}
                 None => {
@@ -514,7 +519,6 @@ impl RedisBus {
             .key(self.key(room, "online"))
             .key(self.key(room, "seq"))
             .key(self.inst_key())
-            .key(format!("{}instances", self.prefix))
             .arg(&self.inst)
             .arg(&nick.key)
             .arg(&nick.display)

@@ -174,11 +174,14 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     let mut limit = RateLimit::new(app.options.rate, app.options.burst);
     let deadline = tokio::time::sleep(app.options.join_timeout);
     tokio::pin!(deadline);
+    // Made once: registered with the channel once, not again for every step.
+    let stopping = stopped(&mut stop);
+    tokio::pin!(stopping);
 
     let closing: Closing = loop {
         let step = tokio::select! {
             biased;
-            _ = stopped(&mut stop) => {
+            () = &mut stopping => {
                 break Some((CloseCode::GOING_AWAY, "server shutting down".into()));
             }
             _ = &mut deadline, if me.is_none() => {
