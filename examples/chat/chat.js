@@ -98,9 +98,20 @@
   }, { passive: true });
   // Keep following when the log resizes (banner shown, phone keyboard, image loaded).
   new ResizeObserver(() => { if (stuck) scrollDown(); }).observe(el.log);
+  // The log keeps the newest LOG_CAP entries: a busy room must not grow the page forever.
+  const LOG_CAP = 1000;
   function append(node) {
     el.empty.hidden = true;
     el.log.appendChild(node);
+    while (el.log.childElementCount > LOG_CAP + 1) {
+      const oldest = el.empty.nextElementSibling;
+      const img = oldest.querySelector("img");
+      if (img && img.src.startsWith("blob:")) {
+        URL.revokeObjectURL(img.src);
+        blobUrls = blobUrls.filter((u) => u !== img.src);
+      }
+      oldest.remove();
+    }
     if (stuck) scrollDown();
     return node;
   }
