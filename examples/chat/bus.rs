@@ -80,18 +80,28 @@ impl LocalRoom {
     }
 }
 
+/// Rooms the in-process bus keeps (with members or with history for clients that come back).
+pub const MAX_ROOMS: usize = 10_000;
+
 /// The bus of a single instance: everything in this process, under one lock. Deliveries are
 /// made under that lock, so they are in id order.
+///
+/// An empty room keeps its ids and history (its clients may come back with `since`) until
+/// `max_rooms` rooms exist: then a new room replaces an empty one, and when none is empty it
+/// cannot be made (the join gets "room temporarily unavailable"), so that joining ever new
+/// rooms cannot grow the server's memory without bound.
 pub struct LocalBus {
     rooms: Mutex<HashMap<String, LocalRoom>>,
     sink: Arc<Rooms>,
+    max_rooms: usize,
 }
 
 impl LocalBus {
-    pub fn new(sink: Arc<Rooms>) -> Self {
+    pub fn new(sink: Arc<Rooms>, max_rooms: usize) -> Self {
         Self {
             rooms: Mutex::default(),
             sink,
+            max_rooms,
         }
     }
 
@@ -99,6 +109,23 @@ impl LocalBus {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut rooms, &self.sink)
     }
+}
+
+/// The room `name`, made if need be (replacing an empty room at the limit); `None` when the
+/// limit is reached and every room has members.
+fn room_mut<'r>(
+    rooms: &'r mut HashMap<String, LocalRoom>,
+    name: &str,
+    max: usize,
+) -> Option<&'r mut LocalRoom> {
+    if !rooms.contains_key(name) && rooms.len() >= max {
+        let empty = rooms
+            .iter()
+            .find(|(_, r)| r.online.is_empty())
+            .map(|(k, _)| k.clone())?;
+        rooms.remove(&empty);
+    }
+    Some(rooms.entry(name.to_owned()).or_default())
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
@@ -112,7 +139,7 @@ impl Bus for LocalBus {
         nick: &'a Nick,
     ) -> BoxFuture<'a, Result<Snapshot, BusError>> {
         ready(self.with(|rooms, sink| {
-            let r = rooms.entry(room.to_owned()).or_default();
+            let r = room_mut(rooms, room, self.max_rooms).ok_or(BusError::Unavailable)?;
             if r.keys.contains_key(&nick.key) {
                 return Err(BusError::Taken);
             }
@@ -159,7 +186,8 @@ impl Bus for LocalBus {
 
     fn publish<'a>(&'a self, room: &'a str, draft: Draft) -> BoxFuture<'a, Result<u64, BusError>> {
         ready(self.with(|rooms, sink| {
-            let r = rooms.entry(room.to_owned()).or_default();
+            // The sender is a member: its room exists.
+            let r = room_mut(rooms, room, self.max_rooms).ok_or(BusError::Unavailable)?;
             r.last_id += 1;
             let id = r.last_id;
             let json = draft.with_id(id);
@@ -190,5 +218,35 @@ impl Bus for LocalBus {
                 .map(|r| (r.history.iter().cloned().collect(), r.last_id))
                 .unwrap_or_default()
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::protocol::nick;
+    use super::*;
+
+    #[test]
+    fn local_bus_keeps_at_most_max_rooms() {
+        let bus = LocalBus::new(Arc::new(Rooms::default()), 2);
+        let block = |f: BoxFuture<'_, Result<Snapshot, BusError>>| {
+            futures_util::FutureExt::now_or_never(f).expect("ready")
+        };
+        let a = nick("a").unwrap();
+        assert!(block(bus.join("one", &a)).is_ok());
+        assert!(block(bus.join("two", &a)).is_ok());
+        // Both rooms have a member: no third.
+        assert_eq!(
+            block(bus.join("three", &a)).err(),
+            Some(BusError::Unavailable)
+        );
+        // Once "one" is empty, "three" replaces it.
+        futures_util::FutureExt::now_or_never(bus.leave("one", &a))
+            .unwrap()
+            .unwrap();
+        assert!(block(bus.join("three", &a)).is_ok());
+        let rooms = bus.rooms.lock().unwrap();
+        assert_eq!(rooms.len(), 2);
+        assert!(rooms.contains_key("two") && rooms.contains_key("three"));
     }
 }
