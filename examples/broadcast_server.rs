@@ -160,7 +160,7 @@ async fn session(
         if plain {
             ws.queue(m.message().clone())
         } else {
-            Ok(ws.connection_mut().send_prepared(&m)?)
+            ws.queue_prepared(&m)
         }
     };
     loop {

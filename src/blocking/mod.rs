@@ -216,6 +216,12 @@ impl<S: Transport> WebSocket<S> {
         Ok(self.driver.connection_mut().send(message.into())?)
     }
 
+    /// Queues a message framed once for many connections (a server's broadcast; see
+    /// [`PreparedMessage`](crate::PreparedMessage)) without writing it: a reference, no copy.
+    pub fn queue_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        Ok(self.driver.connection_mut().send_prepared(message)?)
+    }
+
     /// Sends a ping.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.driver.connection_mut().send_ping(payload)?;

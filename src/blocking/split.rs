@@ -240,6 +240,14 @@ impl<S: SplitTransport> WriteHalf<S> {
             .send(message.into())?)
     }
 
+    /// Queues a message framed once for many connections without writing it
+    /// ([`WebSocket::queue_prepared`](super::WebSocket::queue_prepared)).
+    pub fn queue_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        Ok(lock(&self.shared.driver)
+            .connection_mut()
+            .send_prepared(message)?)
+    }
+
     /// Sends a ping.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         lock(&self.shared.driver)

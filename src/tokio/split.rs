@@ -95,6 +95,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         lock(&self.shared).queue(message)
     }
 
+    /// Queues a message framed once for many connections without writing it
+    /// ([`WebSocketStream::queue_prepared`]).
+    pub fn queue_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        lock(&self.shared).queue_prepared(message)
+    }
+
     /// Writes everything queued ([`WebSocketStream::flush_queue`]).
     pub async fn flush_queue(&mut self) -> Result<(), Error> {
         poll_fn(|cx| lock(&self.shared).poll_flush_queue(cx)).await

@@ -1,24 +1,59 @@
 // Browser end-to-end test for the hybi chat example (examples/chat/index.html).
 //
+//   CHAT_SERVER_BIN=target/debug/examples/chat_server REDIS_URL=redis://127.0.0.1:6379 \
+//     CHROMIUM=/usr/bin/chromium node tests/browser/chat.mjs
 //   CHAT_URL=http://127.0.0.1:8080/ CHROMIUM=/usr/bin/chromium node tests/browser/chat.mjs
 //
-// Needs a running chat server at CHAT_URL and a system Chromium (Debian: apt-get
-// install chromium). Uses playwright-core only (no browser download). Prints one
-// `ok - ...` line per check and ends with `browser: N passed, M failed`; exits 1 on
-// any failure. Saves a screenshot of page A to <repo>/target/chat-browser.png.
+// With CHAT_SERVER_BIN and REDIS_URL it starts two chat instances on that Redis itself
+// (page A on instance A, page B on instance B) and, at the end, kills instance B with
+// SIGKILL and starts it again on the same port: page B must reconnect by itself and
+// show what it missed with no gap and no duplicate. With CHAT_URL only, both pages use
+// that one server and the restart step is skipped. Needs a system Chromium (Debian:
+// apt-get install chromium); uses playwright-core only (no browser download). Prints
+// one `ok - ...` line per check and ends with `browser: N passed, M failed`; exits 1 on
+// any failure. Saves screenshots of the pages to <repo>/target/chat-browser*.png.
 import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import fs from "node:fs";
 
-const CHAT_URL = process.env.CHAT_URL || "http://127.0.0.1:8080/";
+let CHAT_URL = process.env.CHAT_URL || "http://127.0.0.1:8080/";
+let CHAT_URL_B = CHAT_URL;
+const SERVER_BIN = process.env.CHAT_SERVER_BIN;
+const REDIS_URL = process.env.REDIS_URL;
+const MANAGED = Boolean(SERVER_BIN && REDIS_URL);
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const OVERALL_TIMEOUT_MS = 60_000;
+const OVERALL_TIMEOUT_MS = 150_000;
 const STEP_TIMEOUT_MS = 10_000;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "..", "..");
 const screenshotPath = path.join(repoRoot, "target", "chat-browser.png");
+const screenshotPathB = path.join(repoRoot, "target", "chat-browser-b.png");
+
+// ---- chat instances (managed mode) ----
+const servers = [];
+function startServer(name, port) {
+  return new Promise((resolve, reject) => {
+    const args = ["--port", String(port), "--redis", REDIS_URL, "--presence-ttl", "3"];
+    const proc = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+    servers.push(proc);
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`instance ${name} did not start: ${out}`)), 20_000);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[0-9.]+:[0-9]+\/)/);
+      if (m) { clearTimeout(timer); resolve({ proc, url: m[1], port: Number(new URL(m[1]).port) }); }
+    });
+    proc.stderr.on("data", (d) => { if (process.env.CHAT_VERBOSE) process.stderr.write(`[${name}] ${d}`); });
+    proc.on("exit", (code) => { clearTimeout(timer); if (!out.includes("listening")) reject(new Error(`instance ${name} exited (${code})`)); });
+  });
+}
+function killServers() {
+  for (const p of servers) { try { p.kill("SIGKILL"); } catch {} }
+}
+process.on("exit", killServers);
 
 let passed = 0;
 let failed = 0;
@@ -60,9 +95,9 @@ function assert(cond, message) {
 }
 
 // Poll `probe` (run in the page) until it returns a truthy value.
-async function waitIn(page, what, probe, arg) {
+async function waitIn(page, what, probe, arg, timeoutMs = STEP_TIMEOUT_MS) {
   try {
-    return await (await page.waitForFunction(probe, arg, { timeout: STEP_TIMEOUT_MS, polling: 50 })).jsonValue();
+    return await (await page.waitForFunction(probe, arg, { timeout: timeoutMs, polling: 50 })).jsonValue();
   } catch (err) {
     if (err && err.name === "TimeoutError") {
       const log = await page.evaluate(() => {
@@ -70,7 +105,7 @@ async function waitIn(page, what, probe, arg) {
         return l ? Array.from(l.children).slice(-8).map((c) => `[${c.className}] ${c.textContent}`).join(" | ") : "(no #log)";
       }).catch(() => "(page unavailable)");
       const status = await page.textContent("#status").catch(() => "?");
-      throw new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}; #status=${status}; last log entries: ${log}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; #status=${status}; last log entries: ${log}`);
     }
     throw err;
   }
@@ -84,6 +119,13 @@ const onlineIs = (page, nicks) =>
     const got = Array.from(document.querySelectorAll("#online li")).map((li) => li.textContent.trim()).sort();
     return JSON.stringify(got) === JSON.stringify([...want].sort());
   }, nicks);
+
+const countIs = (page, n) =>
+  waitIn(page, `#count to read ${n}`, (want) => document.querySelector("#count")?.textContent.trim() === String(want), n);
+
+// The ids of the messages shown, in page order.
+const shownIds = (page) =>
+  page.evaluate(() => Array.from(document.querySelectorAll("#log [data-id]")).map((n) => Number(n.dataset.id)));
 
 const logHas = (page, selector, texts, what) =>
   waitIn(page, what, ({ selector, texts }) => {
@@ -145,7 +187,7 @@ async function makePng(w, h) {
 }
 
 async function main() {
-  console.log(`browser: CHAT_URL=${CHAT_URL} CHROMIUM=${CHROMIUM}`);
+  console.log(MANAGED ? `browser: CHAT_SERVER_BIN=${SERVER_BIN} REDIS_URL=${REDIS_URL} CHROMIUM=${CHROMIUM}` : `browser: CHAT_URL=${CHAT_URL} CHROMIUM=${CHROMIUM}`);
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM)`);
   }
@@ -160,6 +202,16 @@ async function main() {
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
     ],
   });
+  let serverB = null;
+  if (MANAGED) {
+    const a = await startServer("A", 0);
+    serverB = await startServer("B", 0);
+    CHAT_URL = a.url;
+    CHAT_URL_B = serverB.url;
+    console.log(`browser: instance A ${CHAT_URL}, instance B ${CHAT_URL_B}, Redis ${REDIS_URL}`);
+  } else {
+    console.log("browser: one server (set CHAT_SERVER_BIN and REDIS_URL for two instances and the restart)");
+  }
   const ctxA = await browser.newContext({ viewport: { width: 1100, height: 720 }, deviceScaleFactor: 1 });
   const ctxB = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   const a = await ctxA.newPage();
@@ -187,16 +239,18 @@ async function main() {
     });
   });
 
-  await step("bob joins in page B", async () => {
-    await b.goto(CHAT_URL, { timeout: STEP_TIMEOUT_MS });
+  await step(`bob joins in page B (${MANAGED ? "on instance B" : "same server"})`, async () => {
+    await b.goto(CHAT_URL_B, { timeout: STEP_TIMEOUT_MS });
     await statusIs(b, "OPEN");
     await join(b, "bob");
     await onlineIs(b, ["alice", "bob"]);
   });
 
-  await step("page A shows bob's join notice and online list [alice, bob]", async () => {
+  await step("page A shows bob's join notice, online list [alice, bob] and count 2", async () => {
     await logHas(a, "#log .notice", ["bob"], "a #log .notice mentioning bob");
     await onlineIs(a, ["alice", "bob"]);
+    await countIs(a, 2);
+    await countIs(b, 2);
   });
 
   await step("bob's message (Enter in #input) reaches page A with the sender", async () => {
@@ -257,13 +311,74 @@ async function main() {
     const ctxC = await browser.newContext();
     const c = await ctxC.newPage();
     c.on("pageerror", (e) => pageErrors.push(`page C: ${e.message}`));
-    await c.goto(CHAT_URL, { timeout: STEP_TIMEOUT_MS });
+    await c.goto(CHAT_URL_B, { timeout: STEP_TIMEOUT_MS });
     await statusIs(c, "OPEN");
     await join(c, "alice");
     await logHas(c, "#log .notice", ["already taken"], 'an error notice "nickname already taken"');
     await onlineIs(a, ["alice", "bob"]);
     await ctxC.close();
   });
+
+  await step("carol joins and leaves in page C: pages A and B follow the deltas and the count", async () => {
+    const ctxC = await browser.newContext();
+    const c = await ctxC.newPage();
+    c.on("pageerror", (e) => pageErrors.push(`page C: ${e.message}`));
+    await c.goto(CHAT_URL_B, { timeout: STEP_TIMEOUT_MS });
+    await statusIs(c, "OPEN");
+    await join(c, "carol");
+    await onlineIs(c, ["alice", "bob", "carol"]);
+    await onlineIs(a, ["alice", "bob", "carol"]);
+    await onlineIs(b, ["alice", "bob", "carol"]);
+    await countIs(a, 3);
+    await c.click("#leave");
+    await statusIs(c, "CLOSED");
+    await onlineIs(a, ["alice", "bob"]);
+    await onlineIs(b, ["alice", "bob"]);
+    await countIs(a, 2);
+    await countIs(b, 2);
+    await logHas(a, "#log .notice", ["carol", "left"], "a notice that carol left in page A");
+    await ctxC.close();
+  });
+
+  if (MANAGED) {
+    await step("instance B is killed (SIGKILL) and restarted: page B reconnects by itself, no gap, no duplicate", async () => {
+      const before = await shownIds(b);
+      serverB.proc.kill("SIGKILL");
+      await waitIn(b, "page B to notice the lost connection", () => document.querySelector("#status")?.textContent.trim() !== "OPEN");
+      // Messages page B misses while its server is down, sent from page A (instance A).
+      for (const t of ["missed one", "missed two", "missed three"]) {
+        await a.fill("#input", t);
+        await a.press("#input", "Enter");
+      }
+      await logHas(a, "#log .msg", ["missed three"], "page A's own third message");
+      serverB = await startServer("B again", serverB.port);
+      // bob's old presence expires (ttl 3 s) before the name is free: the page keeps retrying.
+      await waitIn(b, "page B to rejoin and show the missed messages", () =>
+        document.querySelector("#status")?.textContent.trim() === "OPEN" &&
+        Array.from(document.querySelectorAll("#log .msg")).some((n) => n.textContent.includes("missed three")),
+        undefined, 45_000);
+      await onlineIs(b, ["alice", "bob"]);
+      await onlineIs(a, ["alice", "bob"]);
+      await a.fill("#input", "after the restart");
+      await a.press("#input", "Enter");
+      await logHas(b, "#log .msg", ["after the restart"], "a live message after the reconnection in page B");
+      const ids = await shownIds(b);
+      const fresh = ids.slice(before.length);
+      assert(JSON.stringify(ids.slice(0, before.length)) === JSON.stringify(before), "page B's earlier messages changed");
+      for (let i = 1; i < ids.length; i++) {
+        assert(ids[i] === ids[i - 1] + 1, `page B shows ids ${JSON.stringify(ids)}: a gap or a duplicate at ${ids[i]}`);
+      }
+      const texts = await b.evaluate(() => Array.from(document.querySelectorAll("#log .msg .text")).map((n) => n.textContent));
+      for (const t of ["missed one", "missed two", "missed three", "after the restart"]) {
+        assert(texts.filter((x) => x === t).length === 1, `"${t}" is shown ${texts.filter((x) => x === t).length} times in page B`);
+      }
+      console.log(`    page B ids after the restart: ${JSON.stringify(fresh)}`);
+    });
+
+    await step(`screenshot of page B saved to ${path.relative(repoRoot, screenshotPathB)}`, async () => {
+      await b.screenshot({ path: screenshotPathB });
+    });
+  }
 
   await step("bob leaves (close 1000): page A shows the leave and updates the online list", async () => {
     await b.click("#leave");
@@ -282,6 +397,7 @@ async function main() {
 try {
   await main();
   await browser.close();
+  killServers();
   clearTimeout(overall);
   finish(failed === 0 ? 0 : 1);
 } catch (err) {
@@ -290,6 +406,7 @@ try {
     console.error(`FAIL - ${err && err.message ? err.message : err}`);
   }
   if (browser) await browser.close().catch(() => {});
+  killServers();
   clearTimeout(overall);
   finish(1);
 }
