@@ -17,7 +17,9 @@ use crate::role::Role;
 /// The frame (header and payload) is built once, as shared [`Bytes`]; sending it on a server
 /// connection ([`Connection::send_prepared`]) queues a reference to it (a reference count and
 /// an entry in that connection's output queue, written with the rest in one vectored write):
-/// no copy, no re-encoding, no allocation per recipient. Text was validated when it became a
+/// no copy, no re-encoding, no allocation per recipient. A frame under 1 KiB is copied into
+/// the connection's output buffer instead (still no encoding and no allocation in steady
+/// state): for small frames a copy is cheaper than a reference and its own slice in the write. Text was validated when it became a
 /// [`Utf8Bytes`](crate::Utf8Bytes).
 ///
 /// With permessage-deflate, recipients that negotiated no server context takeover share a
@@ -134,8 +136,8 @@ impl From<Message> for PreparedMessage {
 
 impl Connection {
     /// Queues a [`PreparedMessage`]: on a server, a reference to its frame (or to its
-    /// compressed frame for this connection's deflate parameters) with no copy and no
-    /// encoding. It counts in [`buffered_amount`](Self::buffered_amount) like any message.
+    /// compressed frame for this connection's deflate parameters) with no encoding, and no
+    /// copy from 1 KiB up (a smaller frame is copied into the output buffer). It counts in [`buffered_amount`](Self::buffered_amount) like any message.
     ///
     /// What cannot be shared is done as [`send`](Self::send) does it: a client masks every
     /// frame with a key of its own, a connection that splits messages
@@ -167,7 +169,53 @@ impl Connection {
             Some(d) => match *d {},
         };
         self.send.active = true;
-        self.out.push_bytes(frame);
+        if frame.len() < super::send::ZERO_COPY_MIN {
+            // A copy into the output buffer (which keeps its capacity: no allocation in
+            // steady state) is cheaper than a reference and a slice of its own, and a batch
+            // of small frames then leaves in one contiguous write.
+            self.out.buf().extend_from_slice(&frame);
+            self.out.commit(frame.len());
+        } else {
+            self.out.push_bytes(frame);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use alloc::vec::Vec;
+
+    fn open_server() -> Connection {
+        let mut conn = Connection::open(Role::Server, Config::default());
+        // Something already queued, so that a copy lands in the same run as it.
+        conn.send(Message::text("first")).unwrap();
+        conn
+    }
+
+    /// A frame under 1 KiB is copied into the output buffer (one contiguous chunk with what
+    /// was queued before it); from 1 KiB up the prepared frame itself is queued, by reference.
+    #[test]
+    fn small_frames_are_copied_large_ones_shared() {
+        let small = PreparedMessage::new(Message::text("x".repeat(100)));
+        let mut conn = open_server();
+        conn.send_prepared(&small).unwrap();
+        let chunks: Vec<&[u8]> = conn.output_chunks().collect();
+        assert_eq!(chunks.len(), 1, "one contiguous run");
+        assert_eq!(&chunks[0][7..], &small.0.frame[..]);
+
+        let large = PreparedMessage::new(Message::binary(vec![7u8; 4096]));
+        let mut conn = open_server();
+        conn.send_prepared(&large).unwrap();
+        let chunks: Vec<&[u8]> = conn.output_chunks().collect();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(
+            chunks[1].as_ptr(),
+            large.0.frame.as_ptr(),
+            "queued by reference"
+        );
+        assert_eq!(conn.buffered_amount(), 7 + large.0.frame.len());
     }
 }

@@ -12,8 +12,11 @@ use crate::frame::{apply_mask, FrameHeader, Opcode, MAX_HEADER_LEN};
 use crate::role::{Role, State};
 use crate::utf8::Utf8Validator;
 
-/// Payloads at least this long are queued without a copy by [`Connection::send`] on a server.
-const ZERO_COPY_MIN: usize = 1024;
+/// Payloads at least this long are queued without a copy by [`Connection::send`] on a server,
+/// and prepared frames at least this long by [`Connection::send_prepared`]: below it a copy
+/// into the output buffer costs less than a reference and a slice of its own in the vectored
+/// write, and lets a batch of small frames leave in one contiguous write.
+pub(super) const ZERO_COPY_MIN: usize = 1024;
 /// While more than this many bytes wait to be written, automatic pongs are coalesced: only the
 /// most recent ping is answered (RFC 6455 §5.5.3 allows it), so a ping flood from a peer that
 /// does not read cannot grow the output without bound.
