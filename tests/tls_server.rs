@@ -101,7 +101,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 fn good_pem_builds_a_config_with_h2_and_http11() {
     let g = generate();
     let tls = ServerTls::from_pem(&g.cert_pem, &g.key_pem).unwrap();
-    assert_eq!(tls.cert_chain(), [g.cert_der.clone()]);
+    assert_eq!(tls.cert_chain(), std::slice::from_ref(&g.cert_der));
     assert_eq!(tls.alpn(), [ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()]);
     let config = tls.build().unwrap();
     assert_eq!(
@@ -394,18 +394,13 @@ where
     }
     steps.done(format!("{who}: echoed"));
     ws.connection_mut().close(CloseCode::NORMAL, "bye").unwrap();
-    loop {
-        match ws.recv().await {
-            Ok(m) => panic!("{who}: unexpected {m:?} after the close"),
-            Err(Error::Closed(o)) => {
-                assert!(o.clean, "{who}: {o:?}");
-                break;
-            }
-            // hyper's HTTP/2 client (not hybi's) may report the stream's end (RST_STREAM
-            // NO_ERROR after the server's close frame) as an I/O error: see tests/axum.rs.
-            Err(Error::Io(e)) if format!("{e:?}").contains("NO_ERROR") => break,
-            Err(e) => panic!("{who}: {e}"),
-        }
+    match ws.recv().await {
+        Ok(m) => panic!("{who}: unexpected {m:?} after the close"),
+        Err(Error::Closed(o)) => assert!(o.clean, "{who}: {o:?}"),
+        // hyper's HTTP/2 client (not hybi's) may report the stream's end (RST_STREAM
+        // NO_ERROR after the server's close frame) as an I/O error: see tests/axum.rs.
+        Err(Error::Io(e)) if format!("{e:?}").contains("NO_ERROR") => {}
+        Err(e) => panic!("{who}: {e}"),
     }
     steps.done(format!("{who}: closed"));
 }
@@ -566,7 +561,9 @@ async fn http11_only_alpn_refuses_an_h2_only_client() {
         let refused = connector
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await;
-        let e = refused.err().expect("an h2-only client must be refused");
+        let Err(e) = refused else {
+            panic!("an h2-only client must be refused")
+        };
         assert!(format!("{e:?}").contains("NoApplicationProtocol"), "{e:?}");
         steps.done("h2-only refused");
         // A client that offers both gets HTTP/1.1.
