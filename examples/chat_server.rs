@@ -6,6 +6,8 @@
 //! cargo run --example chat_server -- --addr 0.0.0.0:9000
 //! cargo run --example chat_server -- --port 0            # any free port (printed)
 //! CHAT_ADDR=127.0.0.1:9000 cargo run --example chat_server   # or PORT=9000
+//! cargo run --example chat_server -- --tls-self-signed   # https://127.0.0.1:8080/, HTTP/1.1 + HTTP/2
+//! cargo run --example chat_server -- --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443
 //!
 //! redis-server --port 6379 --save '' --appendonly no &   # several instances, one chat:
 //! cargo run --example chat_server -- --port 8080 --redis redis://127.0.0.1:6379 &
@@ -13,7 +15,8 @@
 //! ```
 //!
 //! Open the printed address in a few browser tabs (`/?room=NAME` picks a room). Once ready the
-//! server prints `chat server listening on http://ADDR/` (tests and CI wait for that line).
+//! server prints `chat server listening on http://ADDR/` (`https://` with TLS; tests and CI
+//! wait for that line).
 //! Ctrl-C or SIGTERM closes every client with 1001 "server shutting down", waits up to 3 s for
 //! their close handshakes and exits with status 0.
 //!
@@ -34,9 +37,23 @@
 //! --header-timeout SECS        to send the HTTP request head (default 10)
 //! --workers N                  tokio worker threads (default: one per core)
 //! --no-deflate                 do not negotiate permessage-deflate
+//! --tls-cert FILE --tls-key FILE
+//!                              serve HTTPS (and wss://) with this PEM certificate chain and
+//!                              key: HTTP/1.1 and HTTP/2 (ALPN h2, http/1.1) on the same port
+//! --tls-self-signed            the same with a certificate made at start for localhost,
+//!                              127.0.0.1, ::1 and the --addr host (browsers warn; headless
+//!                              Chromium takes --ignore-certificate-errors)
+//! --quiet                      with TLS, do not log each WebSocket (by default one line on
+//!                              stderr: "websocket opened over HTTP/1.1 ..." or "... HTTP/2 ...")
 //! ```
 //!
-//! # HTTP (axum on hyper's HTTP/1 server)
+//! # HTTP (axum on hyper's HTTP/1 server; with TLS, HTTP/1.1 and HTTP/2)
+//!
+//! With `--tls-*` every connection is TLS (a handshake not done within the header timeout
+//! closes it), then HTTP/1.1 or HTTP/2 as ALPN chose. HTTP/2 allows extended CONNECT (RFC
+//! 8441), so a browser that loaded the page over HTTP/2 opens `/chat` on the same connection
+//! (answered 200, not 101); the connection has no idle timeout, since a browser uses HTTP/2
+//! for a WebSocket only on a connection that is still open.
 //!
 //! ```text
 //! GET /  (or /index.html)  the page, examples/chat/index.html; /chat.js and /chat.css beside it
@@ -47,7 +64,10 @@
 //!                          given by Host) nor an --allow-origin; no Origin (a non-browser
 //!                          client) is allowed
 //!                          503 when --max-unjoined connections are waiting to join
+//! CONNECT /chat            the same over HTTP/2 (:protocol websocket), 200 instead of 101
 //! GET /chat, no Upgrade    426 Upgrade Required
+//! GET /stats               {"websockets":{"http1":N,"http2":M}}: the WebSockets opened so
+//!                          far over HTTP/1.1 and over HTTP/2
 //! anything else            404 (405 for another method on /)
 //! ```
 //!
@@ -210,7 +230,8 @@ pub struct Options {
     pub deflate: bool,
     /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) instead of plain HTTP/1.1.
     pub tls: Option<Tls>,
-    /// Print a line for each WebSocket: which HTTP version it arrived over.
+    /// Print a line for each WebSocket: which HTTP version it arrived over (the command line
+    /// turns it on with TLS, unless `--quiet`).
     pub log_websockets: bool,
 }
 
@@ -526,8 +547,7 @@ pub fn parse_args(args: Vec<String>) -> Result<Cli, String> {
     let mut redis_url = None;
     let mut prefix = "chat:".to_owned();
     let mut ttl = Duration::from_secs(15);
-    let (mut tls_cert, mut tls_key, mut self_signed) = (None, None, false);
-    options.log_websockets = true;
+    let (mut tls_cert, mut tls_key, mut self_signed, mut quiet) = (None, None, false, false);
     let mut args = args.into_iter();
     fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
         v.parse().map_err(|_| format!("invalid {name} {v:?}"))
@@ -553,7 +573,7 @@ pub fn parse_args(args: Vec<String>) -> Result<Cli, String> {
             continue;
         }
         if name == "--quiet" {
-            options.log_websockets = false;
+            quiet = true;
             continue;
         }
         let value = inline
@@ -604,6 +624,8 @@ pub fn parse_args(args: Vec<String>) -> Result<Cli, String> {
         }
         _ => return Err("--tls-cert and --tls-key go together".into()),
     };
+    // Without TLS every WebSocket is HTTP/1.1: nothing to tell.
+    options.log_websockets = options.tls.is_some() && !quiet;
     Ok(Cli {
         host,
         port,
