@@ -241,13 +241,15 @@ pub struct Options {
 pub struct Tls {
     pub config: Arc<rustls::ServerConfig>,
     pub certificate: CertificateDer<'static>,
+    /// Where the certificate comes from, for the log.
+    pub source: String,
 }
 
 impl Tls {
     /// From a PEM certificate chain and key (`--tls-cert`, `--tls-key`).
     pub fn from_pem_files(cert: &str, key: &str) -> Result<Self, String> {
         let tls = ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS: {e}"))?;
-        Self::new(&tls)
+        Self::new(&tls, format!("the certificate of {cert}"))
     }
 
     /// A self-signed certificate made now (`--tls-self-signed`), for `localhost`, 127.0.0.1,
@@ -258,17 +260,22 @@ impl Tls {
         {
             names.push(host.to_owned());
         }
+        let source = format!(
+            "a self-signed certificate for {} (development only: browsers warn)",
+            names.join(", ")
+        );
         let generated = rcgen::generate_simple_self_signed(names)
             .map_err(|e| format!("cannot generate a certificate: {e}"))?;
         let tls = ServerTls::from_pem(generated.cert.pem(), generated.key_pair.serialize_pem())
             .map_err(|e| format!("TLS: {e}"))?;
-        Self::new(&tls)
+        Self::new(&tls, source)
     }
 
-    fn new(tls: &ServerTls) -> Result<Self, String> {
+    fn new(tls: &ServerTls, source: String) -> Result<Self, String> {
         Ok(Self {
             config: tls.build().map_err(|e| format!("TLS: {e}"))?,
             certificate: tls.cert_chain()[0].clone(),
+            source,
         })
     }
 }
@@ -718,10 +725,12 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let scheme = if cli.options.tls.is_some() {
-            "https"
-        } else {
-            "http"
+        let scheme = match &cli.options.tls {
+            Some(tls) => {
+                eprintln!("TLS with {}; HTTP/1.1 and HTTP/2", tls.source);
+                "https"
+            }
+            None => "http",
         };
         let ready = move || {
             println!("chat server listening on {scheme}://{addr}/");

@@ -102,6 +102,7 @@ async function watchNetwork(context, page) {
   cdp.on("Network.webSocketHandshakeResponseReceived", (e) => {
     const s = seen.sockets.get(e.requestId) || {};
     s.status = e.response.status;
+    s.responseHeaders = e.response.headers;
     // Over HTTP/2 Chromium reports the headers it sent with the response too.
     s.responseRequestHeaders = e.response.requestHeaders;
     seen.sockets.set(e.requestId, s);
@@ -181,7 +182,7 @@ async function run(mode) {
       assert(doc.protocol === want.protocol, `document protocol ${JSON.stringify(doc.protocol)}, want ${want.protocol}`);
     });
 
-    await step(`[${mode}] page ${name}'s WebSocket handshake: status ${want.status}, ${want.key ? "a" : "no"} Sec-WebSocket-Key`, async () => {
+    await step(`[${mode}] page ${name}'s WebSocket handshake: status ${want.status}, ${want.key ? "a" : "no"} Sec-WebSocket-Key, deflate`, async () => {
       const ws = await until("Network.webSocketHandshakeResponseReceived", () =>
         [...p.seen.sockets.values()].find((s) => s.status !== undefined));
       assert(ws.status === want.status, `handshake status ${ws.status}, want ${want.status}`);
@@ -190,6 +191,10 @@ async function run(mode) {
       assert(hasHeader(headers, "sec-websocket-key") === want.key,
         `Sec-WebSocket-Key ${want.key ? "missing" : "present"}: ${JSON.stringify(headers)}`);
       assert(hasHeader(headers, "sec-websocket-protocol"), `no Sec-WebSocket-Protocol: ${JSON.stringify(headers)}`);
+      // The chat negotiates permessage-deflate over either version.
+      const answer = Object.entries(ws.responseHeaders || {}).find(([k]) => k.toLowerCase() === "sec-websocket-extensions");
+      assert(answer && answer[1].includes("permessage-deflate"),
+        `no permessage-deflate in the answer: ${JSON.stringify(ws.responseHeaders)}`);
     });
   }
 
