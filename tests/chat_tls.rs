@@ -7,7 +7,8 @@
 //!
 //! the two chatting in one room; `/stats` counts one WebSocket per HTTP version; plain HTTP on
 //! the TLS port is closed; shutdown closes both clients with 1001, the HTTP/2 one on its
-//! shared connection. Every step has a deadline that reports how far the test got.
+//! shared connection. A TLS handshake that stalls (silent, or a partial ClientHello) is closed
+//! after the header timeout. Every step has a deadline that reports how far the test got.
 
 #[allow(dead_code)]
 #[path = "../examples/chat_server.rs"]
@@ -350,4 +351,48 @@ async fn chat_over_https_http1_and_http2() {
         let _ = h2_conn.await;
     })
     .await;
+}
+
+/// A client that opens TCP and never sends its ClientHello is closed after the header timeout,
+/// and one that sends a partial ClientHello too: a TLS handshake cannot hold a task forever.
+#[tokio::test]
+async fn stalled_tls_handshakes_are_closed() {
+    let cli = chat_server::parse_args(args(&["--tls-self-signed", "--quiet"]))
+        .ok()
+        .unwrap();
+    let mut options = cli.options;
+    options.header_timeout = Duration::from_millis(500);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(chat_server::run(listener, options, async {
+        let _ = stopped.await;
+    }));
+    let steps = Steps::default();
+    within(10, &steps, "stalled handshakes", async {
+        // Silent, and the first 5 bytes of a TLS record header (a handshake record of 512
+        // bytes) with nothing after them.
+        for (name, sent) in [
+            ("silent", &[][..]),
+            ("partial", &[0x16, 0x03, 0x01, 0x02, 0x00][..]),
+        ] {
+            let started = std::time::Instant::now();
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(sent).await.unwrap();
+            let mut out = Vec::new();
+            let _ = tcp.read_to_end(&mut out).await;
+            let waited = started.elapsed();
+            assert!(
+                waited >= Duration::from_millis(400) && waited < Duration::from_secs(5),
+                "{name}: closed after {waited:?}"
+            );
+            steps.done(format!("{name}: closed after {waited:?}"));
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    within(10, &steps, "shutdown", server)
+        .await
+        .unwrap()
+        .unwrap();
 }
