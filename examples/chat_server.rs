@@ -6,6 +6,8 @@
 //! cargo run --example chat_server -- --addr 0.0.0.0:9000
 //! cargo run --example chat_server -- --port 0            # any free port (printed)
 //! CHAT_ADDR=127.0.0.1:9000 cargo run --example chat_server   # or PORT=9000
+//! cargo run --example chat_server -- --tls-self-signed   # https://127.0.0.1:8080/, HTTP/1.1 + HTTP/2
+//! cargo run --example chat_server -- --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443
 //!
 //! redis-server --port 6379 --save '' --appendonly no &   # several instances, one chat:
 //! cargo run --example chat_server -- --port 8080 --redis redis://127.0.0.1:6379 &
@@ -13,7 +15,8 @@
 //! ```
 //!
 //! Open the printed address in a few browser tabs (`/?room=NAME` picks a room). Once ready the
-//! server prints `chat server listening on http://ADDR/` (tests and CI wait for that line).
+//! server prints `chat server listening on http://ADDR/` (`https://` with TLS; tests and CI
+//! wait for that line).
 //! Ctrl-C or SIGTERM closes every client with 1001 "server shutting down", waits up to 3 s for
 //! their close handshakes and exits with status 0.
 //!
@@ -34,9 +37,23 @@
 //! --header-timeout SECS        to send the HTTP request head (default 10)
 //! --workers N                  tokio worker threads (default: one per core)
 //! --no-deflate                 do not negotiate permessage-deflate
+//! --tls-cert FILE --tls-key FILE
+//!                              serve HTTPS (and wss://) with this PEM certificate chain and
+//!                              key: HTTP/1.1 and HTTP/2 (ALPN h2, http/1.1) on the same port
+//! --tls-self-signed            the same with a certificate made at start for localhost,
+//!                              127.0.0.1, ::1 and the --addr host (browsers warn; headless
+//!                              Chromium takes --ignore-certificate-errors)
+//! --quiet                      with TLS, do not log each WebSocket (by default one line on
+//!                              stderr: "websocket opened over HTTP/1.1 ..." or "... HTTP/2 ...")
 //! ```
 //!
-//! # HTTP (axum on hyper's HTTP/1 server)
+//! # HTTP (axum on hyper's HTTP/1 server; with TLS, HTTP/1.1 and HTTP/2)
+//!
+//! With `--tls-*` every connection is TLS (a handshake not done within the header timeout
+//! closes it), then HTTP/1.1 or HTTP/2 as ALPN chose. HTTP/2 allows extended CONNECT (RFC
+//! 8441), so a browser that loaded the page over HTTP/2 opens `/chat` on the same connection
+//! (answered 200, not 101); the connection has no idle timeout, since a browser uses HTTP/2
+//! for a WebSocket only on a connection that is still open.
 //!
 //! ```text
 //! GET /  (or /index.html)  the page, examples/chat/index.html; /chat.js and /chat.css beside it
@@ -47,7 +64,10 @@
 //!                          given by Host) nor an --allow-origin; no Origin (a non-browser
 //!                          client) is allowed
 //!                          503 when --max-unjoined connections are waiting to join
+//! CONNECT /chat            the same over HTTP/2 (:protocol websocket), 200 instead of 101
 //! GET /chat, no Upgrade    426 Upgrade Required
+//! GET /stats               {"websockets":{"http1":N,"http2":M}}: the WebSockets opened so
+//!                          far over HTTP/1.1 and over HTTP/2
 //! anything else            404 (405 for another method on /)
 //! ```
 //!
@@ -173,11 +193,14 @@ pub mod session;
 use std::future::Future;
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hybi::handshake::HttpVersion;
+use hybi::tls::ServerTls;
 use hybi::{Config, Timeouts};
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
@@ -205,6 +228,56 @@ pub struct Options {
     pub join_timeout: Duration,
     pub header_timeout: Duration,
     pub deflate: bool,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) instead of plain HTTP/1.1.
+    pub tls: Option<Tls>,
+    /// Print a line for each WebSocket: which HTTP version it arrived over (the command line
+    /// turns it on with TLS, unless `--quiet`).
+    pub log_websockets: bool,
+}
+
+/// The TLS side: the rustls configuration (ALPN h2, http/1.1) and the certificate it
+/// presents (what a client must trust).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub config: Arc<rustls::ServerConfig>,
+    pub certificate: CertificateDer<'static>,
+    /// Where the certificate comes from, for the log.
+    pub source: String,
+}
+
+impl Tls {
+    /// From a PEM certificate chain and key (`--tls-cert`, `--tls-key`).
+    pub fn from_pem_files(cert: &str, key: &str) -> Result<Self, String> {
+        let tls = ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS: {e}"))?;
+        Self::new(&tls, format!("the certificate of {cert}"))
+    }
+
+    /// A self-signed certificate made now (`--tls-self-signed`), for `localhost`, 127.0.0.1,
+    /// ::1 and `host` (the address listened on, when it is another name or address).
+    pub fn self_signed(host: &str) -> Result<Self, String> {
+        let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        if !host.is_empty() && !names.iter().any(|n| n == host) && host != "0.0.0.0" && host != "::"
+        {
+            names.push(host.to_owned());
+        }
+        let source = format!(
+            "a self-signed certificate for {} (development only: browsers warn)",
+            names.join(", ")
+        );
+        let generated = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| format!("cannot generate a certificate: {e}"))?;
+        let tls = ServerTls::from_pem(generated.cert.pem(), generated.key_pair.serialize_pem())
+            .map_err(|e| format!("TLS: {e}"))?;
+        Self::new(&tls, source)
+    }
+
+    fn new(tls: &ServerTls, source: String) -> Result<Self, String> {
+        Ok(Self {
+            config: tls.build().map_err(|e| format!("TLS: {e}"))?,
+            certificate: tls.cert_chain()[0].clone(),
+            source,
+        })
+    }
 }
 
 impl Default for Options {
@@ -219,6 +292,8 @@ impl Default for Options {
             join_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             deflate: true,
+            tls: None,
+            log_websockets: false,
         }
     }
 }
@@ -258,6 +333,8 @@ pub struct App {
     unjoined: Arc<AtomicUsize>,
     tasks: Arc<Tasks>,
     config: Config,
+    /// WebSockets opened so far over HTTP/1.1 and over HTTP/2 (`GET /stats`).
+    websockets: [AtomicU64; 2],
 }
 
 /// The WebSocket configuration. permessage-deflate: browsers offer it and chat JSON compresses
@@ -293,6 +370,26 @@ impl App {
 
     pub fn ws_timeouts(&self) -> Timeouts {
         Timeouts::default()
+    }
+
+    /// Counts (and, unless `--quiet`, prints) a WebSocket that opened over `version`.
+    pub fn opened(&self, version: HttpVersion) {
+        let (i, name) = match version {
+            HttpVersion::Http2 => (1, "HTTP/2 (extended CONNECT, 200)"),
+            _ => (0, "HTTP/1.1 (upgrade, 101)"),
+        };
+        let n = self.websockets[i].fetch_add(1, Ordering::Relaxed) + 1;
+        if self.options.log_websockets {
+            eprintln!("websocket opened over {name} ({n} so far over this version)");
+        }
+    }
+
+    /// WebSockets opened so far: (over HTTP/1.1, over HTTP/2).
+    pub fn websockets(&self) -> (u64, u64) {
+        (
+            self.websockets[0].load(Ordering::Relaxed),
+            self.websockets[1].load(Ordering::Relaxed),
+        )
     }
 
     /// Spawns a task that shutdown waits for.
@@ -374,8 +471,14 @@ pub async fn run_with_ready(
         stop: stop.clone(),
         unjoined: Arc::default(),
         tasks: tasks.clone(),
+        websockets: Default::default(),
     });
     let router = http::router(app.clone());
+    let tls = app
+        .options
+        .tls
+        .as_ref()
+        .map(|tls| hybi::tls::TlsAcceptor::from(tls.config.clone()));
     app.spawn({
         let mut stop = stop.clone();
         async move {
@@ -398,7 +501,7 @@ pub async fn run_with_ready(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    app.spawn(http::serve_connection(stream, router.clone(), stop.clone(), header_timeout));
+                    app.spawn(http::serve_connection(stream, tls.clone(), router.clone(), stop.clone(), header_timeout));
                 }
                 Err(e) => {
                     // E.g. out of file descriptors: back off and keep serving.
@@ -430,24 +533,28 @@ fn usage() -> String {
      \x20      [--redis-prefix P] [--presence-ttl SECS] [--allow-origin ORIGIN]...\n\
      \x20      [--rate N] [--burst N] [--queue-budget BYTES] [--max-unjoined N]\n\
      \x20      [--join-timeout SECS] [--header-timeout SECS] [--workers N] [--no-deflate]\n\
+     \x20      [--tls-cert FILE --tls-key FILE | --tls-self-signed] [--quiet]\n\
      (or CHAT_ADDR / PORT / REDIS_URL in the environment; default 127.0.0.1:8080)"
         .into()
 }
 
 /// The command line: where to listen, worker threads, and the options.
-struct Cli {
-    host: String,
-    port: u16,
-    workers: Option<usize>,
-    options: Options,
+pub struct Cli {
+    pub host: String,
+    pub port: u16,
+    pub workers: Option<usize>,
+    pub options: Options,
 }
 
-fn parse_args(args: Vec<String>) -> Result<Cli, String> {
+/// Parses the command line (without the program's name); reads the TLS files or makes the
+/// self-signed certificate.
+pub fn parse_args(args: Vec<String>) -> Result<Cli, String> {
     let (mut addr, mut port, mut workers) = (None, None, None);
     let mut options = Options::default();
     let mut redis_url = None;
     let mut prefix = "chat:".to_owned();
     let mut ttl = Duration::from_secs(15);
+    let (mut tls_cert, mut tls_key, mut self_signed, mut quiet) = (None, None, false, false);
     let mut args = args.into_iter();
     fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
         v.parse().map_err(|_| format!("invalid {name} {v:?}"))
@@ -468,6 +575,14 @@ fn parse_args(args: Vec<String>) -> Result<Cli, String> {
             options.deflate = false;
             continue;
         }
+        if name == "--tls-self-signed" {
+            self_signed = true;
+            continue;
+        }
+        if name == "--quiet" {
+            quiet = true;
+            continue;
+        }
         let value = inline
             .or_else(|| args.next())
             .ok_or(format!("{name} needs a value"))?;
@@ -485,6 +600,8 @@ fn parse_args(args: Vec<String>) -> Result<Cli, String> {
             "--join-timeout" => options.join_timeout = secs(&name, &value)?,
             "--header-timeout" => options.header_timeout = secs(&name, &value)?,
             "--workers" => workers = Some(num(&name, &value)?),
+            "--tls-cert" => tls_cert = Some(value),
+            "--tls-key" => tls_key = Some(value),
             _ => return Err(format!("unknown argument {name:?} (try --help)")),
         }
     }
@@ -505,6 +622,17 @@ fn parse_args(args: Vec<String>) -> Result<Cli, String> {
         .to_owned();
     let port = port.as_deref().unwrap_or(addr_port);
     let port = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
+    options.tls = match (tls_cert, tls_key, self_signed) {
+        (None, None, false) => None,
+        (None, None, true) => Some(Tls::self_signed(&host)?),
+        (Some(cert), Some(key), false) => Some(Tls::from_pem_files(&cert, &key)?),
+        (Some(_), Some(_), true) => {
+            return Err("--tls-self-signed and --tls-cert/--tls-key exclude each other".into())
+        }
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    // Without TLS every WebSocket is HTTP/1.1: nothing to tell.
+    options.log_websockets = options.tls.is_some() && !quiet;
     Ok(Cli {
         host,
         port,
@@ -597,8 +725,15 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
+        let scheme = match &cli.options.tls {
+            Some(tls) => {
+                eprintln!("TLS with {}; HTTP/1.1 and HTTP/2", tls.source);
+                "https"
+            }
+            None => "http",
+        };
         let ready = move || {
-            println!("chat server listening on http://{addr}/");
+            println!("chat server listening on {scheme}://{addr}/");
             let _ = std::io::stdout().flush();
         };
         let shutdown = async {

@@ -51,6 +51,7 @@
 //! | `tls` | yes | `wss://` for the blocking client, with rustls (ring) and the web PKI roots |
 //! | `tokio` | no | [`tokio`]: the async adapter, `Stream` + `Sink` |
 //! | `tokio-tls` | no | `wss://` for the tokio client (`tls` plus tokio-rustls) |
+//! | `tls-server` | no | `hybi::tls`: the rustls server configuration for `https://` + `wss://` (PEM cert chain and key, ALPN `h2` and `http/1.1`) and its acceptor (`tokio-tls`) |
 //! | `deflate` | yes | permessage-deflate (RFC 7692), enabled per connection with [`Config::with_deflate`] |
 //! | `http` | no | `hybi::http`: server handshakes from `http::request::Parts`, heads as `http` types, a [`ClientRequest`] from an `http::Request` (adds `http`) |
 //! | `hyper` | no | `hybi::hyper`: hyper 1 upgrades to a `WebSocketStream` (`http` and `tokio`, adds `hyper` and `hyper-util`) |
@@ -98,6 +99,9 @@ mod role;
 #[cfg(feature = "__testing")]
 #[doc(hidden)]
 pub mod testing;
+#[cfg(feature = "tls-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-server")))]
+pub mod tls;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;

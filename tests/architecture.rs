@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "connect",
     "blocking",
     "tokio",
+    "tls",
     "hyper",
     "axum",
 ];

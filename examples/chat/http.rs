@@ -1,5 +1,7 @@
-//! The HTTP side, on axum and hyper: the page, its script and style, and the WebSocket at
-//! `/chat`; hyper's HTTP/1 server per TCP connection, with a header read timeout.
+//! The HTTP side, on axum and hyper: the page, its script and style, the WebSocket at `/chat`
+//! and the counters at `/stats`; per TCP connection hyper's HTTP/1 server with a header read
+//! timeout or, with TLS, hyper-util's auto builder (HTTP/1.1 and HTTP/2 with extended
+//! CONNECT, as ALPN chose) over rustls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use hybi::axum::{WebSocketUpgrade, WebSocketUpgradeRejection};
+use hybi::tls::TlsAcceptor;
 use hybi::HandshakeError;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
 use futures_util::future::Either;
@@ -38,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/chat.js", get(script))
         .route("/chat.css", get(style))
         .route("/chat", any(upgrade))
+        .route("/stats", get(stats))
         .fallback(not_found)
         .with_state(app)
 }
@@ -66,6 +71,21 @@ async fn script() -> Response {
 
 async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /stats`: `{"websockets":{"http1":N,"http2":M}}`, the WebSockets opened so far over
+/// HTTP/1.1 (an upgrade, 101) and over HTTP/2 (an extended CONNECT, 200).
+async fn stats(State(app): State<Arc<App>>) -> Response {
+    let (http1, http2) = app.websockets();
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        serde_json::json!({"websockets": {"http1": http1, "http2": http2}}).to_string(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
@@ -151,6 +171,7 @@ async fn upgrade(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
+    let version = request.version();
     let (response, upgrading) = ws
         .protocols(["chat"])
         .with_config(app.ws_config())
@@ -163,6 +184,7 @@ async fn upgrade(
     let task_app = app.clone();
     let task = futures_util::FutureExt::then(upgrading, move |upgraded| match upgraded {
         Ok(mut ws) => {
+            task_app.opened(version);
             Either::Left(async move { session::session(&mut ws, task_app, unjoined).await })
         }
         Err(_) => Either::Right(std::future::ready(())),
@@ -171,15 +193,36 @@ async fn upgrade(
     response
 }
 
-/// Serves one TCP connection with hyper's HTTP/1 server until it ends (an upgraded connection
-/// goes on in its own task) or the server stops.
+/// Serves one TCP connection until it ends or the server stops: hyper's HTTP/1 server (an
+/// upgraded connection goes on in its own task), or with `tls` the TLS handshake (within
+/// `header_timeout`) and then HTTP/1.1 or HTTP/2 by what the client speaks.
 pub async fn serve_connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    stop: tokio::sync::watch::Receiver<bool>,
+    header_timeout: Duration,
+) {
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve_http1(stream, router, stop, header_timeout).await,
+        Some(acceptor) => {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+            else {
+                return; // no handshake in time, or a failed one (plain HTTP on this port)
+            };
+            serve_auto(stream, router, stop, header_timeout).await
+        }
+    }
+}
+
+async fn serve_http1(
     stream: TcpStream,
     router: Router,
     mut stop: tokio::sync::watch::Receiver<bool>,
     header_timeout: Duration,
 ) {
-    let _ = stream.set_nodelay(true);
     let service = hyper_util::service::TowerToHyperService::new(router);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -193,6 +236,41 @@ pub async fn serve_connection(
         _ = stopped(&mut stop) => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+        }
+    }
+}
+
+/// HTTP/1.1 or HTTP/2 over TLS. HTTP/2 allows extended CONNECT (RFC 8441), so a browser opens
+/// its WebSocket on the connection that brought the page. The connection has no idle timeout:
+/// a browser uses HTTP/2 for a WebSocket only while the page's connection is open (else it
+/// opens a new one, HTTP/1.1 only); it closes idle connections itself.
+async fn serve_auto(
+    stream: hybi::tls::TlsStream<TcpStream>,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    header_timeout: Duration,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(16 << 10);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .max_concurrent_streams(256);
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped(&mut stop) => {
+            // Over HTTP/2 this connection carries its WebSockets: after GOAWAY it runs until
+            // their sessions have closed (each with 1001), within the shutdown grace.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(super::SHUTDOWN_GRACE, conn).await;
         }
     }
 }
