@@ -91,6 +91,9 @@ pub mod handshake;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod http2;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod hyper;
@@ -112,7 +115,8 @@ pub use conn::{
 pub use connect::{ConnectOptions, Proxy, ProxyScheme, ProxyUrl};
 #[cfg(feature = "std")]
 pub use driver::{
-    Clock, ConnectError, Driver, Error, ProxyError, ProxyErrorKind, RedirectError, Timeouts,
+    Clock, ConnectError, Driver, Error, Http2Error, ProxyError, ProxyErrorKind, RedirectError,
+    Timeouts,
 };
 pub use error::UsageError;
 pub use extensions::deflate::DeflateConfig;

@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "blocking",
     "tokio",
     "hyper",
+    "http2",
     "axum",
 ];
 

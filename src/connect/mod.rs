@@ -23,7 +23,7 @@ mod redirect;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod socks;
 #[cfg(feature = "tls")]
-mod tls;
+pub(crate) mod tls;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
