@@ -2,8 +2,9 @@
 //! (`hybi::hyper` under hyper-util's HTTP/1.1 + HTTP/2 server), over loopback TCP:
 //!
 //! - 16 WebSockets on one HTTP/2 connection at once, both directions busy (1,000 messages
-//!   each way per stream, mixed sizes up to 256 KiB, checked in order), without and with
-//!   permessage-deflate; the server counts one TCP connection and sees HTTP/2 on each;
+//!   each way per stream, mixed sizes up to 256 KiB, checked in order; 250 with
+//!   permessage-deflate), over h2c and over TLS; the server counts one TCP connection and
+//!   sees HTTP/2 on each;
 //! - subprotocol negotiation, and the typed errors of a bad answer (status not 200, a
 //!   subprotocol or an extension that was not offered);
 //! - the closing handshake started by either side, the codes seen on both sides, clean;
@@ -349,9 +350,9 @@ async fn busy_streams(
     responses.into_iter().map(Option::unwrap).collect()
 }
 
-fn busy(config: Config, scheme: &str) {
+/// [`busy_streams`]: 16 streams of `messages` messages against an RFC 8441 server.
+fn busy(config: Config, scheme: &str, messages: usize) {
     const STREAMS: usize = 16;
-    const MESSAGES: usize = 1000;
     let certs = servers::certs();
     let tls = (scheme == "wss").then(|| tls_server(&certs, &[b"h2", b"http/1.1"]));
     let server = Server::start(Speaks::Rfc8441, config.clone(), tls);
@@ -369,7 +370,7 @@ fn busy(config: Config, scheme: &str) {
             let options = tls_options(config.clone(), &certs);
             let h2 = Http2Connection::connect(&url, &options).await.unwrap();
             assert!(h2.is_extended_connect_enabled());
-            busy_streams(&h2, &url, STREAMS, MESSAGES, p).await
+            busy_streams(&h2, &url, STREAMS, messages, p).await
         };
         match tokio::time::timeout(TEST_TIMEOUT, run).await {
             Ok(r) => r,
@@ -420,20 +421,19 @@ fn busy(config: Config, scheme: &str) {
 
 #[test]
 fn sixteen_busy_websockets_on_one_connection() {
-    busy(Config::default(), "ws");
+    busy(Config::default(), "ws", 1000);
 }
 
 #[test]
 fn sixteen_busy_websockets_with_deflate() {
-    busy(
-        Config::default().with_deflate(DeflateConfig::default()),
-        "ws",
-    );
+    // Fewer messages: four deflate passes over each, in a debug build.
+    let deflate = Config::default().with_deflate(DeflateConfig::default());
+    busy(deflate, "ws", 250);
 }
 
 #[test]
 fn sixteen_busy_websockets_over_tls_alpn_h2() {
-    busy(Config::default(), "wss");
+    busy(Config::default(), "wss", 1000);
 }
 
 #[test]
@@ -707,4 +707,416 @@ fn connect_over_http2_when_the_server_does_rfc8441() {
     assert_eq!(end.version, http::Version::HTTP_2);
     assert!(end.end.outcome().clean);
     assert_eq!(server.accepted(), 1);
+}
+
+// ------------------------------------------------------------------ interop (Python)
+
+/// `true` when python3 can import `modules`. Without them: fails under CI (which installs
+/// them), else skips with a note.
+fn have_python(modules: &str, pip: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    assert!(
+        !ci,
+        "the HTTP/2 interop tests need python3 with {modules}, which CI must install: \
+         python3 -m pip install {pip}"
+    );
+    eprintln!("skipped: pip install {pip} (python3 cannot import {modules}; the HTTP/2 interop test did not run)");
+    false
+}
+
+fn script(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(name)
+}
+
+/// Hypercorn with the echo app of `py_hypercorn_echo.py`; TLS with `cert` (PEM files) when
+/// given.
+fn hypercorn(tls: Option<(&std::path::Path, &std::path::Path)>) -> (interop::ChildGuard, u16) {
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script("py_hypercorn_echo.py"))
+        .args(["--lifetime", "150"]);
+    if let Some((cert, key)) = tls {
+        cmd.arg("--certfile").arg(cert).arg("--keyfile").arg(key);
+    }
+    let mut server = interop::ChildGuard::spawn("py_hypercorn_echo.py", &mut cmd);
+    let line = server.next_line(Duration::from_secs(30));
+    match line.as_deref().and_then(|l| l.strip_prefix("LISTENING ")) {
+        Some(port) => (server, port.trim().parse().unwrap()),
+        None => panic!(
+            "py_hypercorn_echo.py did not print `LISTENING <port>` (got {line:?}); stderr:\n{}",
+            server.kill_and_stderr()
+        ),
+    }
+}
+
+/// hybi's client against Hypercorn: three WebSockets on one HTTP/2 connection at once, one
+/// with permessage-deflate and one with the "chat" subprotocol, then a fourth on the same
+/// connection; each asks which HTTP version the server saw, echoes text and binary up to
+/// 1 MiB, and closes: the first three with 4001 from the client, the fourth with 4002 from
+/// the server (asked with `close:4002:...`).
+///
+/// The fourth runs alone: Hypercorn 0.18 forgets a WebSocket's stream as soon as its app
+/// returns after sending its close frame, and a DATA frame that arrives for the stream after
+/// that (the client's close frame, which RFC 6455 §5.5.1 requires) ends the whole connection
+/// with an unhandled `KeyError` in `hypercorn/protocol/h2.py` (`_handle_events`). Run
+/// concurrently, that kills the other WebSockets on the connection.
+async fn hybi_against_hypercorn(url: String, options: ConnectOptions) {
+    let h2 = Http2Connection::connect(&url, &options).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in 0..3 {
+        tasks.spawn(hypercorn_stream(h2.clone(), url.clone(), s));
+    }
+    let mut done = Vec::new();
+    while let Some(s) = tasks.join_next().await {
+        done.push(s.unwrap());
+    }
+    done.sort_unstable();
+    assert_eq!(done, [0, 1, 2]);
+    assert_eq!(hypercorn_stream(h2, url, 3).await, 3);
+}
+
+/// WebSocket `s` of [`hybi_against_hypercorn`].
+async fn hypercorn_stream(h2: Http2Connection, url: String, s: usize) -> usize {
+    let url = format!("{url}/hybi-{s}");
+    let mut request = ClientRequest::new(&url).unwrap();
+    let mut config = Config::default();
+    if s == 1 {
+        config = config.with_deflate(DeflateConfig::default());
+    }
+    if s == 2 {
+        request = request.protocol(SUBPROTOCOL);
+    }
+    let (mut ws, response) = h2
+        .open_with(request, config, Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    match s {
+        1 => assert!(
+            response.extensions()[0].starts_with("permessage-deflate"),
+            "{:?}",
+            response.extensions()
+        ),
+        2 => assert_eq!(response.protocol(), Some(SUBPROTOCOL)),
+        _ => assert!(response.extensions().is_empty()),
+    }
+    ws.send_message("version?").await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().as_text(), Some("http_version=2"));
+    let mut messages = vec![
+        Message::text("hello Hypercorn"),
+        Message::text("4-byte code points: 😀 🌍 𝄞"),
+        Message::text("compressible ".repeat(2000)),
+    ];
+    for n in [0, 125, 126, 65535, 65536, 1 << 20] {
+        messages.push(Message::binary(payload(n, (s * 10 + n) as u64)));
+    }
+    for m in messages {
+        let len = m.len();
+        if let Err(e) = ws.send_message(m.clone()).await {
+            panic!("stream {s}: sending {len} bytes: {e}");
+        }
+        match ws.recv().await {
+            Ok(echo) => assert!(echo == m, "stream {s}: the echo of {len} bytes differs"),
+            Err(e) => panic!("stream {s}: the echo of {len} bytes: {e}"),
+        }
+    }
+    let (code, initiator) = if s == 3 {
+        ws.send_message("close:4002:server done").await.unwrap();
+        (4002, Initiator::Remote)
+    } else {
+        ws.close_with(CloseCode::from(4001), "client done")
+            .await
+            .unwrap();
+        (4001, Initiator::Local)
+    };
+    let outcome = match ws.recv().await {
+        Err(Error::Closed(o)) => o,
+        other => panic!("stream {s}: {other:?}"),
+    };
+    assert!(outcome.clean, "stream {s}: {outcome:?}");
+    assert_eq!(
+        (outcome.code, outcome.initiator),
+        (CloseCode::from(code), initiator),
+        "stream {s}"
+    );
+    s
+}
+
+/// Runs `test`; when it fails, shows what `server` wrote to stderr.
+fn with_stderr(server: interop::ChildGuard, test: impl FnOnce()) -> interop::ChildGuard {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(test)) {
+        Ok(()) => server,
+        Err(e) => {
+            // What it logs about the failure may come a moment later.
+            std::thread::sleep(Duration::from_millis(500));
+            eprintln!("the server's stderr:\n{}", server.kill_and_stderr());
+            std::panic::resume_unwind(e)
+        }
+    }
+}
+
+/// Hypercorn's `END <path> <http_version> <code>` lines, sorted.
+fn hypercorn_ends(server: &mut interop::ChildGuard, n: usize) -> Vec<String> {
+    let mut ends: Vec<String> = (0..n)
+        .map(|_| {
+            server
+                .next_line(Duration::from_secs(20))
+                .expect("Hypercorn reported no WebSocket end")
+        })
+        .collect();
+    ends.sort();
+    ends
+}
+
+/// Checks Hypercorn's report of the four WebSockets: each over HTTP/2, the fourth closed by
+/// the app with 4002. (For a close the client starts, Hypercorn 0.18 tells the app 1006
+/// whatever the code: its `ws_stream.py` answers the close frame, then reports the stream's
+/// end as abnormal; the client checks that its code came back in the server's close frame.)
+fn check_hypercorn_ends(server: &mut interop::ChildGuard) {
+    let ends = hypercorn_ends(server, 4);
+    for (s, end) in ends.iter().enumerate() {
+        let want = format!("END /hybi-{s} 2 ");
+        assert!(end.starts_with(&want), "{ends:?}");
+    }
+    assert_eq!(ends[3], "END /hybi-3 2 4002");
+}
+
+#[test]
+fn interop_hybi_client_against_hypercorn_h2c() {
+    if !have_python("hypercorn", "hypercorn") {
+        return;
+    }
+    let (server, port) = hypercorn(None);
+    let url = format!("ws://127.0.0.1:{port}");
+    let opts = options(Config::default());
+    let mut server = with_stderr(server, || {
+        block_on("hybi ↔ Hypercorn (h2c)", hybi_against_hypercorn(url, opts))
+    });
+    check_hypercorn_ends(&mut server);
+}
+
+#[test]
+fn interop_hybi_client_against_hypercorn_tls() {
+    if !have_python("hypercorn", "hypercorn") {
+        return;
+    }
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("hybi-h2-hypercorn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, key.cert.pem()).unwrap();
+    std::fs::write(&key_file, key.key_pair.serialize_pem()).unwrap();
+    let (server, port) = hypercorn(Some((&cert_file, &key_file)));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(key.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let opts = options(Config::default()).with_tls_config(Arc::new(client));
+    let url = format!("wss://localhost:{port}");
+    let mut server = with_stderr(server, || {
+        block_on(
+            "hybi ↔ Hypercorn (TLS, ALPN h2)",
+            hybi_against_hypercorn(url, opts),
+        )
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    check_hypercorn_ends(&mut server);
+}
+
+#[test]
+fn interop_python_h2_client_against_hybi() {
+    if !have_python("h2, websockets.protocol", "h2 websockets") {
+        return;
+    }
+    let config = Config::default().with_deflate(DeflateConfig::default());
+    let server = Server::start(Speaks::Rfc8441, config, None);
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script("py_h2_client.py"))
+        .args(["--port", &server.addr.port().to_string()]);
+    let client = interop::ChildGuard::spawn("py_h2_client.py", &mut cmd);
+    let (status, lines, stderr) = client.wait(Duration::from_secs(90));
+    let out = lines.join("\n");
+    assert!(
+        status.success() && out.contains("py_h2_client: ") && out.contains(" passed, 0 failed"),
+        "py_h2_client.py failed ({status}):\n{out}\nstderr:\n{stderr}"
+    );
+    assert_eq!(server.accepted(), 1);
+    let mut ends: Vec<End> = (0..3).map(|_| server.end()).collect();
+    ends.sort_by(|a, b| a.path.cmp(&b.path));
+    let paths: Vec<&str> = ends.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["/py-deflate", "/py-many", "/py-plain"]);
+    for (end, (code, initiator)) in ends.iter().zip([
+        (4001, Initiator::Remote),
+        (4003, Initiator::Remote),
+        (4002, Initiator::Local),
+    ]) {
+        assert_eq!(end.version, http::Version::HTTP_2, "{}", end.path);
+        let outcome = end.end.outcome();
+        assert!(outcome.clean, "{}: {outcome:?}", end.path);
+        assert_eq!(
+            (outcome.code, outcome.initiator),
+            (CloseCode::from(code), initiator),
+            "{}",
+            end.path
+        );
+    }
+    assert_eq!(ends[0].end.protocol.as_deref(), Some(SUBPROTOCOL));
+}
+
+// ------------------------------------------------------------------ the end of a stream
+
+/// An HTTP/2 server of h2's (not hybi's) on the current runtime, allowing extended CONNECT:
+/// each stream gets 200 and a message, and is reset with CANCEL once the client sent
+/// something.
+async fn cancelling_h2_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut conn = h2::server::Builder::new()
+            .enable_connect_protocol()
+            .handshake::<_, Bytes>(tcp)
+            .await
+            .unwrap();
+        while let Some(accepted) = conn.accept().await {
+            let Ok((request, mut respond)) = accepted else {
+                break;
+            };
+            let ok = http::Response::builder().status(200).body(()).unwrap();
+            let mut send = respond.send_response(ok, false).unwrap();
+            send.send_data(Bytes::from_static(b"\x81\x02hi"), false)
+                .unwrap();
+            // The reset once the client answered (h2 drops what is still queued for a stream
+            // it resets).
+            let mut body = request.into_body();
+            tokio::spawn(async move {
+                let _ = body.data().await;
+                send.send_reset(h2::Reason::CANCEL);
+            });
+        }
+    });
+    addr
+}
+
+/// An HTTP/2 server written frame by frame, to put frames in one write: it allows extended
+/// CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL), answers SETTINGS and PING, and answers each
+/// request (HEADERS) with, in one write: HEADERS `:status 200`, DATA with a close frame
+/// (4002 "bye") and END_STREAM, and RST_STREAM(NO_ERROR) (RFC 9113 §8.1: it needs nothing
+/// more from the client, not even its close frame).
+async fn close_then_reset_server() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut f = len.to_be_bytes()[1..].to_vec();
+        f.extend([kind, flags]);
+        f.extend(stream.to_be_bytes());
+        f.extend(payload);
+        f
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut preface = [0u8; 24];
+        tcp.read_exact(&mut preface).await.unwrap();
+        assert_eq!(&preface, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        // SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8) = 1.
+        let settings = frame(0x4, 0, 0, &[0, 8, 0, 0, 0, 1]);
+        tcp.write_all(&settings).await.unwrap();
+        loop {
+            let mut head = [0u8; 9];
+            if tcp.read_exact(&mut head).await.is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let (kind, flags) = (head[3], head[4]);
+            let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            let mut payload = vec![0u8; len];
+            if tcp.read_exact(&mut payload).await.is_err() {
+                return;
+            }
+            let out = match kind {
+                0x4 if flags & 1 == 0 => frame(0x4, 1, 0, &[]),
+                0x6 if flags & 1 == 0 => frame(0x6, 1, 0, &payload),
+                0x1 => {
+                    // HPACK: index 8 of the static table is `:status: 200`.
+                    let mut out = frame(0x1, 0x4, stream, &[0x88]);
+                    out.extend(frame(0x0, 0x1, stream, b"\x88\x05\x0f\xa2bye"));
+                    out.extend(frame(0x3, 0, stream, &0u32.to_be_bytes()));
+                    out
+                }
+                _ => continue,
+            };
+            if tcp.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn reset_no_error_after_the_close_is_a_clean_close() {
+    block_on("close then RST_STREAM(NO_ERROR)", async {
+        let url = format!("ws://{}", close_then_reset_server().await);
+        let h2 = Http2Connection::connect(&url, &options(Config::default()))
+            .await
+            .unwrap();
+        // Three on the same connection: the reset of one leaves the connection usable.
+        for s in 0..3 {
+            let request = ClientRequest::new(&format!("{url}/{s}")).unwrap();
+            let (mut ws, response) = h2.open(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let outcome = match ws.recv().await {
+                Err(Error::Closed(o)) => o,
+                other => panic!("after close + RST_STREAM(NO_ERROR): {other:?}"),
+            };
+            assert!(outcome.clean, "{outcome:?}");
+            assert_eq!(
+                (outcome.code, outcome.reason.as_str(), outcome.initiator),
+                (CloseCode::from(4002), "bye", Initiator::Remote)
+            );
+        }
+    });
+}
+
+#[test]
+fn reset_cancel_is_an_abnormal_end() {
+    block_on("RST_STREAM(CANCEL)", async {
+        let url = format!("ws://{}", cancelling_h2_server().await);
+        let h2 = Http2Connection::connect(&url, &options(Config::default()))
+            .await
+            .unwrap();
+        for s in 0..2 {
+            let request = ClientRequest::new(&format!("{url}/{s}")).unwrap();
+            let (mut ws, _) = h2.open(request).await.unwrap();
+            assert_eq!(ws.recv().await.unwrap().as_text(), Some("hi"));
+            ws.send_message("reset me").await.unwrap();
+            match ws.recv().await {
+                Err(Error::Io(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}")
+                }
+                Err(Error::Closed(o)) => {
+                    assert!(!o.clean && o.code == CloseCode::ABNORMAL, "{o:?}")
+                }
+                other => panic!("after RST_STREAM(CANCEL): {other:?}"),
+            }
+        }
+    });
 }

@@ -22,7 +22,11 @@ const MAX_WRITE: usize = 256 * 1024;
 ///   `RST_STREAM(NO_ERROR)` (RFC 9113 §8.1: the server has said all it will say and needs
 ///   nothing more). Any other `RST_STREAM` is an error.
 /// - **Writes** wait for send window (the server's flow control) and hand h2 at most what the
-///   window allows: nothing piles up in h2 beyond the window.
+///   window allows: nothing piles up in h2 beyond the window. Once the server reset the
+///   stream with `NO_ERROR` it has said it needs nothing more (RFC 9113 §8.1, typically right
+///   after its END_STREAM when the WebSocket has closed): writes then succeed and are
+///   dropped, so the close frame that answers the server's close completes the closing
+///   handshake instead of failing the connection. Any other reset fails writes.
 /// - **Shutdown** sends `END_STREAM`: the WebSocket's half close after its closing handshake.
 ///   A stream the server already reset with `NO_ERROR` counts as shut.
 ///
@@ -79,6 +83,11 @@ impl Http2Stream {
                 None => return Poll::Ready(Err(self.closed_error(cx))),
             }
         }
+    }
+
+    /// Whether the server reset the stream with `NO_ERROR`.
+    fn reset_without_error(&mut self, cx: &mut Context<'_>) -> bool {
+        matches!(self.send.poll_reset(cx), Poll::Ready(Ok(Reason::NO_ERROR)))
     }
 
     /// Why the send side can no longer be used.
@@ -174,7 +183,13 @@ impl AsyncWrite for Http2Stream {
                 "write after the HTTP/2 stream was shut",
             )));
         }
-        let capacity = ready!(this.poll_capacity(cx, total.min(MAX_WRITE)))?;
+        let capacity = match ready!(this.poll_capacity(cx, total.min(MAX_WRITE))) {
+            Ok(capacity) => capacity,
+            // The server asked for nothing more, without error (RFC 9113 §8.1): what it does
+            // not need is dropped, as it asked.
+            Err(_) if this.reset_without_error(cx) => return Poll::Ready(Ok(total)),
+            Err(e) => return Poll::Ready(Err(e)),
+        };
         // One copy, of what the window allows, gathered from every slice: h2 takes owned
         // buffers, and each `send_data` is at least one DATA frame.
         let n = capacity.min(total).min(MAX_WRITE);
@@ -188,6 +203,7 @@ impl AsyncWrite for Http2Stream {
         }
         match this.send.send_data(data.freeze(), false) {
             Ok(()) => Poll::Ready(Ok(n)),
+            Err(_) if this.reset_without_error(cx) => Poll::Ready(Ok(total)),
             Err(_) => Poll::Ready(Err(this.closed_error(cx))),
         }
     }
