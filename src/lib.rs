@@ -54,7 +54,7 @@
 //! | `deflate` | yes | permessage-deflate (RFC 7692), enabled per connection with [`Config::with_deflate`] |
 //! | `http` | no | `hybi::http`: server handshakes from `http::request::Parts`, heads as `http` types, a [`ClientRequest`] from an `http::Request` (adds `http`) |
 //! | `hyper` | no | `hybi::hyper`: hyper 1 upgrades to a `WebSocketStream` (`http` and `tokio`, adds `hyper` and `hyper-util`) |
-//! | `http2` | no | HTTP/2 WebSockets (RFC 8441) through `hyper` and `axum`: reads the extended CONNECT's `:protocol` (adds hyper's `http2`) |
+//! | `http2` | no | HTTP/2 WebSockets (RFC 8441): servers through `hyper` and `axum` (the extended CONNECT's `:protocol`), and the client `hybi::http2` (adds hyper's `http2` and `h2`) |
 //! | `axum` | no | `hybi::axum`: the `WebSocketUpgrade` extractor (`hyper`, adds `axum-core`) |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
