@@ -59,7 +59,7 @@ struct End {
 /// A hybi server behind hyper-util's auto (HTTP/1.1 + HTTP/2) connection builder, on its own
 /// thread and runtime until dropped. Paths: `/forbidden` answers 403, `/bogus-protocol` 200
 /// with a subprotocol nobody offered, `/bogus-extension` 200 with an extension nobody
-/// offered; every other path is the echo server of the interop tests (`close:CODE:REASON`
+/// offered, `/moved` 307 to `/landed`; every other path is the echo server of the interop tests (`close:CODE:REASON`
 /// makes it close), choosing the "chat" subprotocol when offered.
 struct Server {
     addr: SocketAddr,
@@ -192,6 +192,13 @@ fn answer(
                 .unwrap()
         }
         "/bogus-protocol" => return bogus("sec-websocket-protocol", "bogus"),
+        "/moved" => {
+            return http::Response::builder()
+                .status(307)
+                .header("location", "/landed")
+                .body(Full::default())
+                .unwrap()
+        }
         "/bogus-extension" => return bogus("sec-websocket-extensions", "x-bogus"),
         _ => {}
     }
@@ -1118,5 +1125,68 @@ fn reset_cancel_is_an_abnormal_end() {
                 other => panic!("after RST_STREAM(CANCEL): {other:?}"),
             }
         }
+    });
+}
+
+#[test]
+fn connect_with_follows_a_redirect_over_http2() {
+    let server = Server::start(Speaks::Rfc8441, Config::default(), None);
+    block_on("redirect", async {
+        let request = ClientRequest::new(&server.url("ws", "/moved")).unwrap();
+        let opts = options(Config::default());
+        let (mut ws, response) = hybi::http2::connect_with(request, opts.clone(), Fallback::Never)
+            .await
+            .unwrap();
+        assert!(ws.get_ref().is_http2());
+        assert_eq!(response.status(), 200);
+        ws.send_message("landed").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().as_text(), Some("landed"));
+        ws.close_with(CloseCode::NORMAL, "").await.unwrap();
+        assert!(matches!(ws.recv().await, Err(Error::Closed(o)) if o.clean));
+
+        // Without redirects: the 307 as a typed error.
+        let request = ClientRequest::new(&server.url("ws", "/moved")).unwrap();
+        let no_redirects = opts.with_max_redirects(0);
+        match hybi::http2::connect_with(request, no_redirects, Fallback::Never).await {
+            Err(Error::Handshake(HandshakeError::Redirect { status, location })) => {
+                assert_eq!((status, location.as_str()), (307, "/landed"));
+            }
+            other => panic!("{:?}", other.map(|(_, r)| r)),
+        }
+    });
+    let end = server.end();
+    assert_eq!(
+        (end.version, end.path.as_str()),
+        (http::Version::HTTP_2, "/landed")
+    );
+    // One connection for the 307, one for the WebSocket, one for the 307 alone.
+    assert_eq!(server.accepted(), 3);
+}
+
+#[test]
+fn a_silent_server_is_a_handshake_timeout() {
+    block_on("silent server", async {
+        // Accepts and never answers: no SETTINGS, no PING answer.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let holder = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(tcp);
+        });
+        let timeouts = Timeouts::default().with_handshake_timeout(Some(Duration::from_millis(300)));
+        let opts = options(Config::default()).with_timeouts(timeouts);
+        let started = std::time::Instant::now();
+        match Http2Connection::connect(&format!("ws://{addr}"), &opts).await {
+            Err(Error::Timeout(hybi::Timeout::Handshake)) => {}
+            Ok(_) => panic!("an HTTP/2 handle to a server that said nothing"),
+            Err(e) => panic!("{e}"),
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        holder.abort();
     });
 }

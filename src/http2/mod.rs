@@ -190,13 +190,15 @@ impl Http2Connection {
             }
             .into()
         };
-        let (send, mut connection) = h2::client::Builder::new()
+        // The answers' heads get the limit of the HTTP/1.1 client's (RFC 9113 §6.5.2).
+        let max_head = u32::try_from(options.config().max_header_bytes()).unwrap_or(u32::MAX);
+        let handshake = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_header_list_size(max_head)
             .enable_push(false)
-            .handshake::<_, Bytes>(io)
-            .await
-            .map_err(preface_failed)?;
+            .handshake::<_, Bytes>(io);
+        let (send, mut connection) = until(deadline, handshake).await?.map_err(preface_failed)?;
         let mut ping = connection.ping_pong();
         let task = tokio::spawn(connection);
         // The server's SETTINGS come first on its side of the connection (RFC 9113 §3.4) and
