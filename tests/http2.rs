@@ -1190,3 +1190,129 @@ fn a_silent_server_is_a_handshake_timeout() {
         holder.abort();
     });
 }
+
+// ------------------------------------------------------------------ memory
+
+/// Heap bytes allocated and not freed by the current thread: a counting allocator, per thread
+/// so that the server's threads and other tests do not count.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    struct Counting;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = LIVE.try_with(|l| l.set(l.get() + layout.size() as isize));
+            // SAFETY: forwarding the caller's layout to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _ = LIVE.try_with(|l| l.set(l.get() - layout.size() as isize));
+            // SAFETY: `ptr` was allocated by `System` with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let grown = new_size as isize - layout.size() as isize;
+            let _ = LIVE.try_with(|l| l.set(l.get() + grown));
+            // SAFETY: forwarding a valid reallocation request to the system allocator.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    pub fn live() -> isize {
+        LIVE.with(|l| l.get())
+    }
+}
+
+/// The client's heap per idle WebSocket: `n` WebSockets, each after one echo, each with a
+/// task waiting in `recv` (as an application holds them), once their read buffers were
+/// released; over HTTP/2 on one connection (`h2`) or over HTTP/1.1 with a TCP connection
+/// each. The whole client (h2's connection task included) runs on this thread, bounded by
+/// [`TEST_TIMEOUT`]. Kernel socket buffers are not heap and not counted.
+fn client_heap_per_websocket(server: &Server, n: usize, h2: bool) -> isize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let measure = async {
+        let url = server.url("ws", "/memory");
+        let opts = options(Config::default());
+        let connection = if h2 {
+            Some(Http2Connection::connect(&url, &opts).await.unwrap())
+        } else {
+            None
+        };
+        // One first, so that what every connection shares is not counted.
+        match &connection {
+            Some(c) => drop(c.open(ClientRequest::new(&url).unwrap()).await.unwrap()),
+            None => {
+                let request = ClientRequest::new(&url).unwrap();
+                drop(
+                    hybi::tokio::connect_with(request, opts.clone())
+                        .await
+                        .unwrap(),
+                )
+            }
+        }
+        let before = heap::live();
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let request = ClientRequest::new(&url).unwrap();
+            let m = format!("hello {i}");
+            let task = match &connection {
+                Some(c) => {
+                    let (mut ws, _) = c.open(request).await.unwrap();
+                    ws.send_message(m.as_str()).await.unwrap();
+                    assert_eq!(ws.recv().await.unwrap().as_text(), Some(m.as_str()));
+                    tokio::spawn(async move { while ws.recv().await.is_ok() {} })
+                }
+                None => {
+                    let (mut ws, _) = hybi::tokio::connect_with(request, opts.clone())
+                        .await
+                        .unwrap();
+                    ws.send_message(m.as_str()).await.unwrap();
+                    assert_eq!(ws.recv().await.unwrap().as_text(), Some(m.as_str()));
+                    tokio::spawn(async move { while ws.recv().await.is_ok() {} })
+                }
+            };
+            tasks.push(task);
+        }
+        // Past `Timeouts::release_after` (2 s): idle WebSockets give their buffers back.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let per = (heap::live() - before) / n as isize;
+        for task in tasks {
+            task.abort();
+        }
+        per
+    };
+    rt.block_on(async {
+        tokio::time::timeout(TEST_TIMEOUT, measure)
+            .await
+            .expect("the memory measurement did not finish in time")
+    })
+}
+
+#[test]
+fn heap_per_idle_websocket_on_a_shared_http2_connection() {
+    const N: usize = 200;
+    let server = Server::start(Speaks::Rfc8441, Config::default(), None);
+    let per_stream = client_heap_per_websocket(&server, N, true);
+    let per_tcp = client_heap_per_websocket(&server, N, false);
+    println!(
+        "client heap per idle WebSocket: {per_stream} bytes for each of {N} on one HTTP/2 \
+         connection, {per_tcp} bytes with a TCP connection each (HTTP/1.1)"
+    );
+    // h2's stream state, the WebSocketStream and its keepalive timer, the task: no buffers.
+    assert!(
+        per_stream < 4 * 1024,
+        "{per_stream} bytes per HTTP/2 WebSocket"
+    );
+}
