@@ -21,6 +21,7 @@ mod interop;
 mod servers;
 
 use std::convert::Infallible;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -737,7 +738,12 @@ fn have_python(modules: &str, pip: &str) -> bool {
         "the HTTP/2 interop tests need python3 with {modules}, which CI must install: \
          python3 -m pip install {pip}"
     );
-    eprintln!("skipped: pip install {pip} (python3 cannot import {modules}; the HTTP/2 interop test did not run)");
+    // Straight to stderr, past the test harness's capture, so a plain `cargo test` shows it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: pip install {pip} (python3 cannot import {modules}; the HTTP/2 interop \
+         test did not run)"
+    );
     false
 }
 
