@@ -14,7 +14,14 @@
 //!   `SETTINGS_ENABLE_CONNECT_PROTOCOL`, and against an HTTP/1.1-only server; the typed
 //!   errors when fallback is off;
 //! - TLS with ALPN `h2` (rcgen's self-signed certificate), and ALPN `http/1.1` only: the
-//!   fallback then upgrades on the same connection.
+//!   fallback then upgrades on the same connection;
+//! - a redirect answer to the CONNECT, a server that never answers (handshake timeout), the
+//!   server's stream limit (`open` waits), WebSockets that outlive the handle;
+//! - `RST_STREAM(NO_ERROR)` right after the server's close is a clean close; `CANCEL` is not;
+//! - interop: hybi's client against Hypercorn (h2c and TLS), Python `h2` + `websockets`'
+//!   sans-I/O protocol against hybi's server (`tests/interop/py_*.py`; `pip install
+//!   hypercorn h2`);
+//! - the client's heap per idle WebSocket on a shared connection.
 
 mod interop;
 #[path = "support/servers.rs"]
@@ -48,6 +55,8 @@ enum Speaks {
     Http2NoConnect,
     /// HTTP/1.1 only.
     Http1Only,
+    /// As `Rfc8441`, with `SETTINGS_MAX_CONCURRENT_STREAMS = 2`.
+    TwoStreams,
 }
 
 /// How one WebSocket ended on the server, and over which HTTP version it arrived.
@@ -161,8 +170,17 @@ where
         return;
     }
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    if speaks == Speaks::Rfc8441 {
-        builder.http2().enable_connect_protocol();
+    match speaks {
+        Speaks::Rfc8441 => {
+            builder.http2().enable_connect_protocol();
+        }
+        Speaks::TwoStreams => {
+            builder
+                .http2()
+                .enable_connect_protocol()
+                .max_concurrent_streams(2);
+        }
+        Speaks::Http2NoConnect | Speaks::Http1Only => {}
     }
     let _ = builder.serve_connection_with_upgrades(io, service).await;
 }
@@ -1321,4 +1339,69 @@ fn heap_per_idle_websocket_on_a_shared_http2_connection() {
         per_stream < 4 * 1024,
         "{per_stream} bytes per HTTP/2 WebSocket"
     );
+}
+
+#[test]
+fn open_waits_for_the_servers_stream_limit() {
+    let server = Server::start(Speaks::TwoStreams, Config::default(), None);
+    block_on("stream limit", async {
+        let url = server.url("ws", "");
+        let h2 = Http2Connection::connect(&url, &options(Config::default()))
+            .await
+            .unwrap();
+        let open = |s: usize| {
+            let h2 = h2.clone();
+            let url = format!("{url}/limit-{s}");
+            async move { h2.open(ClientRequest::new(&url).unwrap()).await.unwrap().0 }
+        };
+        let mut first = open(0).await;
+        let mut second = open(1).await;
+        let third = tokio::spawn(open(2));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !third.is_finished(),
+            "a third stream opened past the server's limit of 2"
+        );
+        for ws in [&mut first, &mut second] {
+            ws.send_message("busy").await.unwrap();
+            assert_eq!(ws.recv().await.unwrap().as_text(), Some("busy"));
+        }
+        first.close_with(CloseCode::NORMAL, "").await.unwrap();
+        assert!(matches!(first.recv().await, Err(Error::Closed(o)) if o.clean));
+        drop(first);
+        let mut third = tokio::time::timeout(Duration::from_secs(10), third)
+            .await
+            .expect("the third stream did not open once the first ended")
+            .unwrap();
+        third.send_message("third").await.unwrap();
+        assert_eq!(third.recv().await.unwrap().as_text(), Some("third"));
+        for mut ws in [second, third] {
+            ws.close_with(CloseCode::NORMAL, "").await.unwrap();
+            assert!(matches!(ws.recv().await, Err(Error::Closed(o)) if o.clean));
+        }
+    });
+    assert_eq!(server.accepted(), 1);
+}
+
+#[test]
+fn websockets_outlive_the_handle() {
+    let server = Server::start(Speaks::Rfc8441, Config::default(), None);
+    block_on("handle dropped", async {
+        let url = server.url("ws", "/outlive");
+        let h2 = Http2Connection::connect(&url, &options(Config::default()))
+            .await
+            .unwrap();
+        let (mut ws, _) = h2.open(ClientRequest::new(&url).unwrap()).await.unwrap();
+        drop(h2);
+        for i in 0..5 {
+            let m = Message::binary(payload(100_000, i));
+            ws.send_message(m.clone()).await.unwrap();
+            assert_eq!(ws.recv().await.unwrap(), m);
+        }
+        ws.close_with(CloseCode::from(4005), "").await.unwrap();
+        assert!(matches!(ws.recv().await, Err(Error::Closed(o)) if o.clean));
+    });
+    let end = server.end();
+    assert!(end.end.outcome().clean);
+    assert_eq!(end.end.close_received.unwrap().code, CloseCode::from(4005));
 }
