@@ -22,6 +22,9 @@
 //! Client side, [`client_request`] makes a [`ClientRequest`] from an `http::Request<()>` (its
 //! URI, subprotocols, extensions, `Origin` and every other header, such as `Authorization` and
 //! `Cookie`), and [`client_response`] gives the server's validated 101 as an `http::Response<()>`.
+//! For a client whose HTTP stack sends the request (an HTTP/2 extended `CONNECT`, RFC 8441),
+//! [`handshake_request`] is the head to send for a [`ClientHandshake`] and [`finish_handshake`]
+//! checks the answer's head and opens the connection.
 //!
 //! ```
 //! use hybi::{Accept, Config, DeflateConfig, State};
@@ -52,7 +55,7 @@ use ::http::header::{self, HeaderName, HeaderValue};
 use ::http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use crate::config::Config;
-use crate::conn::{Connection, Negotiated};
+use crate::conn::{ClientHandshake, Connection, Negotiated};
 use crate::error::UsageError;
 use crate::handshake::{
     split_list, Accept, ClientRequest, HandshakeError, HttpVersion, Reject, Request, Response,
@@ -343,4 +346,104 @@ impl From<&Response> for ::http::Response<()> {
     fn from(response: &Response) -> Self {
         client_response(response)
     }
+}
+
+/// The request head an HTTP stack sends for a client handshake: over HTTP/2 an extended
+/// `CONNECT` (RFC 8441 §4) to the absolute URI (`https://` for `wss://`, `http://` for
+/// `ws://`: the stack takes `:scheme`, `:authority` and `:path` from it) with version
+/// `HTTP/2.0`; over HTTP/1.1 a `GET` of the path with `Host` and the upgrade fields. Then the
+/// fields of [`ClientHandshake::headers`] (`sec-websocket-version`, `origin`, the offered
+/// subprotocols and extensions, the extra headers).
+///
+/// HTTP/2's `:protocol: websocket` is not in the `http` crate: the stack adds it (h2's
+/// `h2::ext::Protocol`, hyper's `hyper::ext::Protocol` request extension).
+///
+/// ```
+/// use hybi::handshake::HttpVersion;
+/// use hybi::{ClientHandshake, ClientRequest, Config};
+/// let request = ClientRequest::new("wss://example.com:8443/chat?room=1")?.protocol("chat");
+/// let handshake = ClientHandshake::new(request, Config::default(), HttpVersion::Http2);
+/// let head = hybi::http::handshake_request(&handshake)?;
+/// assert_eq!(head.method(), "CONNECT");
+/// assert_eq!(head.uri(), "https://example.com:8443/chat?room=1");
+/// assert_eq!(head.headers()["sec-websocket-protocol"], "chat");
+/// assert!(head.headers().get("sec-websocket-key").is_none());
+///
+/// // The server's answer: 200 with the subprotocol it chose.
+/// let answer = ::http::Response::builder()
+///     .status(200)
+///     .header("sec-websocket-protocol", "chat")
+///     .body(())?;
+/// let (conn, response) = hybi::http::finish_handshake(handshake, &answer.into_parts().0)?;
+/// assert_eq!((conn.protocol(), response.status()), (Some("chat"), 200));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`UsageError::InvalidHeader`] for a field that cannot be sent: not a valid `http` name or
+/// value, or (over HTTP/2) a connection-specific field that RFC 9113 §8.2.2 forbids
+/// (`connection`, `upgrade`, `keep-alive`, `proxy-connection`, `transfer-encoding`, `te`,
+/// `host`).
+pub fn handshake_request(handshake: &ClientHandshake) -> Result<::http::Request<()>, UsageError> {
+    let request = handshake.request();
+    let h2 = handshake.method() == "CONNECT";
+    let mut head = ::http::Request::new(());
+    if h2 {
+        let scheme = if request.is_tls() { "https" } else { "http" };
+        let uri = format!("{scheme}://{}{}", request.authority(), request.uri());
+        *head.uri_mut() = uri.parse().map_err(|_| UsageError::InvalidHeader)?;
+        *head.method_mut() = Method::CONNECT;
+        *head.version_mut() = Version::HTTP_2;
+    } else {
+        *head.uri_mut() = request
+            .uri()
+            .parse()
+            .map_err(|_| UsageError::InvalidHeader)?;
+        let host =
+            HeaderValue::from_str(&request.authority()).map_err(|_| UsageError::InvalidHeader)?;
+        head.headers_mut().insert(header::HOST, host);
+    }
+    let headers = head.headers_mut();
+    for (name, value) in handshake.headers() {
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| UsageError::InvalidHeader)?;
+        let forbidden = [
+            header::CONNECTION,
+            header::UPGRADE,
+            header::TRANSFER_ENCODING,
+            header::TE,
+            header::HOST,
+        ];
+        if h2
+            && (forbidden.contains(&name)
+                || matches!(name.as_str(), "keep-alive" | "proxy-connection"))
+        {
+            return Err(UsageError::InvalidHeader);
+        }
+        let value = HeaderValue::from_str(&value).map_err(|_| UsageError::InvalidHeader)?;
+        headers.append(name, value);
+    }
+    Ok(head)
+}
+
+/// Checks the server's answer to [`handshake_request`] ([`ClientHandshake::finish`]: 101
+/// with the upgrade fields over HTTP/1.1, a 2xx over HTTP/2; a subprotocol and extensions that
+/// were offered) and returns the client [`Connection`], OPEN with what was negotiated, and the
+/// validated [`Response`].
+///
+/// # Errors
+///
+/// Those of [`ClientHandshake::finish`]: [`HandshakeError::UnexpectedStatus`] (or
+/// [`HandshakeError::Redirect`]) for another status, [`HandshakeError::UnofferedProtocol`],
+/// [`HandshakeError::UnofferedExtension`], [`HandshakeError::Extension`], ...
+pub fn finish_handshake(
+    handshake: ClientHandshake,
+    answer: &::http::response::Parts,
+) -> Result<(Connection, Response), HandshakeError> {
+    let fields = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    handshake.finish(answer.status.as_u16(), fields)
 }

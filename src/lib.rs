@@ -55,7 +55,7 @@
 //! | `deflate` | yes | permessage-deflate (RFC 7692), enabled per connection with [`Config::with_deflate`] |
 //! | `http` | no | `hybi::http`: server handshakes from `http::request::Parts`, heads as `http` types, a [`ClientRequest`] from an `http::Request` (adds `http`) |
 //! | `hyper` | no | `hybi::hyper`: hyper 1 upgrades to a `WebSocketStream` (`http` and `tokio`, adds `hyper` and `hyper-util`) |
-//! | `http2` | no | HTTP/2 WebSockets (RFC 8441) through `hyper` and `axum`: reads the extended CONNECT's `:protocol` (adds hyper's `http2`) |
+//! | `http2` | no | HTTP/2 WebSockets (RFC 8441): servers through `hyper` and `axum` (the extended CONNECT's `:protocol`), and the client `hybi::http2` (adds hyper's `http2` and `h2`) |
 //! | `axum` | no | `hybi::axum`: the `WebSocketUpgrade` extractor (`hyper`, adds `axum-core`) |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -92,6 +92,9 @@ pub mod handshake;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod http2;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod hyper;
@@ -116,7 +119,8 @@ pub use conn::{
 pub use connect::{ConnectOptions, Proxy, ProxyScheme, ProxyUrl};
 #[cfg(feature = "std")]
 pub use driver::{
-    Clock, ConnectError, Driver, Error, ProxyError, ProxyErrorKind, RedirectError, Timeouts,
+    Clock, ConnectError, Driver, Error, Http2Error, ProxyError, ProxyErrorKind, RedirectError,
+    Timeouts,
 };
 pub use error::UsageError;
 pub use extensions::deflate::DeflateConfig;

@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "tokio",
     "tls",
     "hyper",
+    "http2",
     "axum",
 ];
 

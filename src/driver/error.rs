@@ -3,6 +3,7 @@
 use std::io;
 
 use super::connect_error::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
+use super::http2_error::Http2Error;
 use crate::conn::{CloseOutcome, Failure, ProtocolError, Timeout};
 use crate::error::UsageError;
 use crate::handshake::HandshakeError;
@@ -47,6 +48,11 @@ pub enum Error {
     /// A redirect answer to the opening handshake could not be followed.
     #[error("redirect refused: {0}")]
     Redirect(#[from] RedirectError),
+    /// WebSockets over HTTP/2 (RFC 8441, `hybi::http2`) could not be used on the connection:
+    /// the server does not speak HTTP/2 there, does not allow extended `CONNECT`, or the
+    /// HTTP/2 connection or stream failed.
+    #[error("{0}")]
+    Http2(#[from] Http2Error),
 }
 
 impl Error {

@@ -3,6 +3,7 @@
 mod connect_error;
 mod deadlines;
 mod error;
+mod http2_error;
 mod timeouts;
 
 use std::io::{self, IoSlice};
@@ -16,6 +17,7 @@ use crate::role::State;
 pub use connect_error::{ConnectError, ProxyError, ProxyErrorKind, RedirectError};
 use deadlines::Deadlines;
 pub use error::Error;
+pub use http2_error::Http2Error;
 pub use timeouts::Timeouts;
 
 /// What `recv` is on every blocking adapter: takes events from `next` until a message. With
