@@ -1,0 +1,506 @@
+//! The HTTP/2 WebSocket server (RFC 8441 extended CONNECT through `hybi::hyper` and
+//! `hybi::axum`) under abuse and load, with a raw HTTP/2 client (the `h2` crate) over loopback:
+//!
+//! - bad CONNECTs, through hyper-util's auto builder and through `axum::serve`: a CONNECT without
+//!   `:protocol` or with another protocol (400, never a hang), version missing or not 13 (426
+//!   with `Sec-WebSocket-Version: 13`), a `Sec-WebSocket-Key` (ignored: 200 without
+//!   `Sec-WebSocket-Accept`), bad extension offers (declined, or 400 when malformed), a GET or
+//!   POST over HTTP/2 (405 with `Allow: CONNECT`); the connection serves WebSockets after each;
+//! - SETTINGS_ENABLE_CONNECT_PROTOCOL is advertised only when the server asks for it, and an
+//!   extended CONNECT to a server that did not is reset (PROTOCOL_ERROR), not hung;
+//! - isolation: several WebSockets on one HTTP/2 connection; a client RST_STREAM ends that one
+//!   as abnormal (1006, not clean) while the others keep echoing; the client dropping the TCP
+//!   connection ends every one of them as 1006;
+//! - flow control: a stream whose reader never reads (its window stays closed) stops the
+//!   server's sends at a bounded amount (measured and printed), the write timeout ends it, and
+//!   the other streams on the connection stay live throughout.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::routing::any;
+use axum::Router;
+use h2::Reason;
+use hybi::axum::WebSocketUpgrade;
+use hybi::hyper::WebSocket;
+use hybi::{CloseCode, Config, DeflateConfig, Error, Message, Timeouts};
+use support::http2::{self as h2t, Handler, Server, ServerOptions, Windows};
+
+/// Runs `f` on a fresh runtime, failing with `what` and the progress it reports when it takes
+/// longer than `limit`.
+fn block_on<F: std::future::Future>(
+    what: &str,
+    limit: Duration,
+    progress: &Progress,
+    f: F,
+) -> F::Output {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match tokio::time::timeout(limit, f).await {
+            Ok(v) => v,
+            Err(_) => panic!("{what}: timed out after {limit:?}; {}", progress.report()),
+        }
+    })
+}
+
+/// Named counters a hung test prints.
+#[derive(Default, Clone)]
+struct Progress(Arc<Mutex<Vec<(String, Arc<AtomicUsize>)>>>);
+
+impl Progress {
+    fn counter(&self, name: &str) -> Arc<AtomicUsize> {
+        let c = Arc::new(AtomicUsize::new(0));
+        self.0.lock().unwrap().push((name.to_string(), c.clone()));
+        c
+    }
+    fn report(&self) -> String {
+        let all = self.0.lock().unwrap();
+        let parts: Vec<String> = all
+            .iter()
+            .map(|(n, c)| format!("{n}={}", c.load(Ordering::SeqCst)))
+            .collect();
+        format!("progress: {}", parts.join(", "))
+    }
+}
+
+/// How a server WebSocket ended.
+#[derive(Debug)]
+struct End {
+    path: String,
+    error: Error,
+    code: Option<CloseCode>,
+    clean: Option<bool>,
+    messages: usize,
+}
+
+/// An echo handler reporting each WebSocket's end.
+fn echo_handler(ends: mpsc::Sender<End>) -> Handler {
+    let ends = Arc::new(Mutex::new(ends));
+    Arc::new(move |ws: WebSocket, path: String| {
+        let ends = ends.clone();
+        Box::pin(async move {
+            let end = echo(ws, path).await;
+            let _ = ends.lock().unwrap().send(end);
+        })
+    })
+}
+
+async fn echo(mut ws: WebSocket, path: String) -> End {
+    let mut messages = 0;
+    let error = loop {
+        match ws.recv().await {
+            Ok(m) => {
+                messages += 1;
+                if let Err(e) = ws.send_message(m).await {
+                    break e;
+                }
+            }
+            Err(e) => break e,
+        }
+    };
+    let outcome = ws.connection().close_outcome().cloned();
+    End {
+        path,
+        code: outcome.as_ref().map(|o| o.code),
+        clean: outcome.as_ref().map(|o| o.clean),
+        error,
+        messages,
+    }
+}
+
+fn echo_server(options: ServerOptions) -> (Server, mpsc::Receiver<End>) {
+    let (tx, rx) = mpsc::channel();
+    (Server::start(options, echo_handler(tx)), rx)
+}
+
+/// The same echo behind `axum::serve` (which enables extended CONNECT itself) through the
+/// extractor, with `any`.
+struct AxumServer {
+    addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+fn axum_echo_server(config: Config) -> AxumServer {
+    let app = Router::new().fallback(any(move |ws: WebSocketUpgrade| {
+        let config = config.clone();
+        async move {
+            ws.with_config(config)
+                .with_timeouts(Timeouts::default().with_ping_interval(None))
+                .on_upgrade(|ws| async move {
+                    let _ = echo(ws, String::new()).await;
+                })
+        }
+    }));
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    AxumServer {
+        addr: addr_rx.recv().unwrap(),
+        _stop: stop,
+    }
+}
+
+fn server_config() -> Config {
+    Config::default()
+        .with_protocols(["chat"])
+        .with_deflate(DeflateConfig::default())
+}
+
+/// One echo over a WebSocket on `client`'s connection: proves the connection still serves.
+async fn echo_once(client: &h2t::Client, addr: std::net::SocketAddr, text: &str) {
+    let io = h2t::open_websocket(&client.send, addr, "/after").await;
+    let mut ws = h2t::client_websocket(io, Timeouts::default().with_ping_interval(None));
+    ws.send_message(Message::text(text)).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap(), Message::text(text));
+}
+
+// ------------------------------------------------------------------ bad CONNECTs
+
+/// One bad (or odd) request and what must come back.
+struct Bad {
+    what: &'static str,
+    method: http::Method,
+    protocol: Option<&'static str>,
+    headers: &'static [(&'static str, &'static str)],
+    status: u16,
+    /// Response headers that must be there, with their values.
+    has: &'static [(&'static str, &'static str)],
+    /// Response headers that must not be there.
+    lacks: &'static [&'static str],
+}
+
+const V13: (&str, &str) = ("sec-websocket-version", "13");
+
+fn bad_cases() -> Vec<Bad> {
+    use http::Method;
+    let b = |what, method, protocol, headers, status, has, lacks| Bad {
+        what,
+        method,
+        protocol,
+        headers,
+        status,
+        has,
+        lacks,
+    };
+    vec![
+        b("CONNECT without :protocol", Method::CONNECT, None, &[V13], 400, &[], &[]),
+        b("CONNECT with :protocol h2c", Method::CONNECT, Some("h2c"), &[V13], 400, &[], &[]),
+        b("CONNECT with :protocol connect-udp", Method::CONNECT, Some("connect-udp"), &[V13], 400, &[], &[]),
+        b("no Sec-WebSocket-Version", Method::CONNECT, Some("websocket"), &[], 426,
+          &[("sec-websocket-version", "13")], &[]),
+        b("Sec-WebSocket-Version: 8", Method::CONNECT, Some("websocket"),
+          &[("sec-websocket-version", "8")], 426, &[("sec-websocket-version", "13")], &[]),
+        b("two Sec-WebSocket-Version fields", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-version", "13")], 426, &[("sec-websocket-version", "13")], &[]),
+        // RFC 8441 §5: no key over HTTP/2; one sent anyway is ignored (nothing to prove).
+        b("a Sec-WebSocket-Key (ignored)", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")], 200, &[],
+          &["sec-websocket-accept"]),
+        b("a malformed Sec-WebSocket-Key (ignored)", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-key", "not base64!")], 200, &[], &["sec-websocket-accept"]),
+        // RFC 7692 §5: an offer with invalid parameters is declined, the next one taken.
+        b("deflate with server_max_window_bits=7", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-extensions", "permessage-deflate; server_max_window_bits=7")],
+          200, &[], &["sec-websocket-extensions"]),
+        b("deflate with a repeated parameter, then a good offer", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-extensions",
+                  "permessage-deflate; client_max_window_bits; client_max_window_bits, permessage-deflate")],
+          200, &[("sec-websocket-extensions", "permessage-deflate")], &[]),
+        b("deflate with an unknown parameter", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-extensions", "permessage-deflate; x=1")],
+          200, &[], &["sec-websocket-extensions"]),
+        b("an unknown extension", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-extensions", "x-webkit-deflate-frame")],
+          200, &[], &["sec-websocket-extensions"]),
+        b("a malformed extension list", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-extensions", "permessage-deflate; =1")], 400, &[], &[]),
+        b("a malformed subprotocol list", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-protocol", "chat, a b")], 400, &[], &[]),
+        b("subprotocol chosen", Method::CONNECT, Some("websocket"),
+          &[V13, ("sec-websocket-protocol", "superchat, chat")], 200,
+          &[("sec-websocket-protocol", "chat")], &["sec-websocket-accept"]),
+        b("GET over HTTP/2", Method::GET, None, &[V13], 405, &[("allow", "CONNECT")], &[]),
+        b("POST over HTTP/2", Method::POST, None, &[V13], 405, &[("allow", "CONNECT")], &[]),
+    ]
+}
+
+/// Every bad case on one HTTP/2 connection to `addr`: the status and headers, the response
+/// within a second, its stream ended, and a WebSocket still served on the same connection.
+fn check_bad_connects(stack: &str, addr: std::net::SocketAddr) {
+    let progress = Progress::default();
+    let done = progress.counter("cases done");
+    block_on(stack, Duration::from_secs(30), &progress, async move {
+        let client = h2t::client(addr, Windows::default()).await;
+        for case in bad_cases() {
+            let t = Instant::now();
+            let request = h2t::request(
+                case.method.clone(),
+                addr,
+                "/bad",
+                case.protocol,
+                case.headers,
+            );
+            let (response, _stream) =
+                tokio::time::timeout(Duration::from_secs(2), h2t::open(&client.send, request))
+                    .await
+                    .unwrap_or_else(|_| panic!("{stack}, {}: no answer in 2 s", case.what))
+                    .unwrap_or_else(|e| panic!("{stack}, {}: {e}", case.what));
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            assert_eq!(status, case.status, "{stack}, {}: {headers:?}", case.what);
+            for (name, value) in case.has {
+                assert_eq!(
+                    headers.get(*name).map(|v| v.to_str().unwrap()),
+                    Some(*value),
+                    "{stack}, {}: {headers:?}",
+                    case.what
+                );
+            }
+            for name in case.lacks {
+                assert!(
+                    headers.get(*name).is_none(),
+                    "{stack}, {}: {headers:?}",
+                    case.what
+                );
+            }
+            if status != 200 {
+                // A refusal is a complete response: its body ends, the stream with it.
+                let body = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    h2t::body_text(response.into_body()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{stack}, {}: the refusal's body never ended", case.what)
+                });
+                assert!(
+                    !body.is_empty(),
+                    "{stack}, {}: a refusal without a reason",
+                    case.what
+                );
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "{stack}, {}: slow answer {:?}",
+                case.what,
+                t.elapsed()
+            );
+            done.fetch_add(1, Ordering::SeqCst);
+        }
+        echo_once(&client, addr, &format!("{stack} still serves")).await;
+    });
+}
+
+#[test]
+fn bad_connects_through_hyper_auto() {
+    let (server, _ends) = echo_server(ServerOptions {
+        config: server_config(),
+        ..ServerOptions::default()
+    });
+    check_bad_connects("hyper-util auto", server.addr);
+}
+
+#[test]
+fn bad_connects_through_axum() {
+    let server = axum_echo_server(server_config());
+    check_bad_connects("axum::serve", server.addr);
+}
+
+/// hyper-util's auto builder advertises SETTINGS_ENABLE_CONNECT_PROTOCOL only with
+/// `http2().enable_connect_protocol()`; without it an extended CONNECT is reset by h2
+/// (PROTOCOL_ERROR) before hybi sees it, promptly, and the connection serves on.
+#[test]
+fn connect_protocol_setting_only_when_asked() {
+    let progress = Progress::default();
+    for enabled in [true, false] {
+        let (server, _ends) = echo_server(ServerOptions {
+            connect_protocol: enabled,
+            ..ServerOptions::default()
+        });
+        let addr = server.addr;
+        block_on(
+            "SETTINGS_ENABLE_CONNECT_PROTOCOL",
+            Duration::from_secs(10),
+            &progress,
+            async move {
+                let client = h2t::client(addr, Windows::default()).await;
+                // The server's SETTINGS come before any response: one request settles them.
+                let get = h2t::request(http::Method::GET, addr, "/", None, &[V13]);
+                let (response, _) = h2t::open(&client.send, get).await.unwrap();
+                assert_eq!(response.status(), 405);
+                assert_eq!(client.send.is_extended_connect_protocol_enabled(), enabled);
+                let connect = h2t::websocket_request(addr, "/ws", &[]);
+                match tokio::time::timeout(Duration::from_secs(2), h2t::open(&client.send, connect))
+                    .await
+                {
+                    Ok(Ok((response, _))) if enabled => assert_eq!(response.status(), 200),
+                    Ok(Err(e)) if !enabled => {
+                        assert_eq!(e.reason(), Some(Reason::PROTOCOL_ERROR), "{e}")
+                    }
+                    Ok(other) => panic!("enabled={enabled}: {:?}", other.map(|(r, _)| r.status())),
+                    Err(_) => panic!("enabled={enabled}: the extended CONNECT hung"),
+                }
+                let get = h2t::request(http::Method::GET, addr, "/", None, &[V13]);
+                let (response, _) = h2t::open(&client.send, get).await.unwrap();
+                assert_eq!(response.status(), 405, "the connection serves on");
+            },
+        );
+    }
+}
+
+// ------------------------------------------------------------------ isolation
+
+fn wait_end(ends: &mpsc::Receiver<End>, what: &str) -> End {
+    ends.recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("{what}: the server's WebSocket did not end"))
+}
+
+fn assert_abnormal(end: &End, what: &str) {
+    assert_eq!(end.code, Some(CloseCode::ABNORMAL), "{what}: {end:?}");
+    assert_eq!(end.clean, Some(false), "{what}: {end:?}");
+    assert!(!end.error.is_normal_close(), "{what}: {end:?}");
+}
+
+/// Five WebSockets on one HTTP/2 connection; RST_STREAM on one ends it as 1006 (unclean) on
+/// the server (twice, with two reasons) while the other three keep echoing; then the client drops the TCP connection and
+/// the three end as 1006 too.
+#[test]
+fn reset_stream_ends_one_websocket_only() {
+    const N: usize = 5;
+    const ROUNDS: usize = 200;
+    let (server, ends) = echo_server(ServerOptions::default());
+    let addr = server.addr;
+    let progress = Progress::default();
+    let echoed = progress.counter("echoes after the reset");
+    let rt = Runtime::new(&progress);
+
+    let (client, mut sockets) = rt.run("open", async move {
+        let client = h2t::client(addr, Windows::default()).await;
+        let mut sockets = Vec::new();
+        for i in 0..N {
+            let io = h2t::open_websocket(&client.send, addr, &format!("/ws/{i}")).await;
+            let mut ws = h2t::client_websocket(io, Timeouts::default().with_ping_interval(None));
+            ws.send_message(Message::text(format!("hello {i}")))
+                .await
+                .unwrap();
+            assert_eq!(
+                ws.recv().await.unwrap(),
+                Message::text(format!("hello {i}"))
+            );
+            sockets.push(ws);
+        }
+        (client, sockets)
+    });
+
+    // RST_STREAM on stream 0 with CANCEL (what a browser sends for a WebSocket it abandons;
+    // hyper reads it as the end of the stream) and on stream 1 with INTERNAL_ERROR (hyper
+    // reads it as an I/O error).
+    let mut resets = Vec::new();
+    for (i, reason) in [(0, Reason::CANCEL), (1, Reason::INTERNAL_ERROR)] {
+        let mut ws = sockets.remove(0);
+        ws.get_mut().reset(reason);
+        let end = wait_end(&ends, "the reset stream");
+        assert_eq!(end.path, format!("/ws/{i}"));
+        assert_eq!(end.messages, 1, "{end:?}");
+        assert_abnormal(&end, &format!("RST_STREAM {reason:?}"));
+        eprintln!("after RST_STREAM {reason:?} the server saw {:?}", end.error);
+        resets.push(ws);
+    }
+
+    // The others echo on, concurrently, on the same connection.
+    let sockets = rt.run("echo after the reset", async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, mut ws) in sockets.into_iter().enumerate() {
+            let echoed = echoed.clone();
+            tasks.spawn(async move {
+                for round in 0..ROUNDS {
+                    let m = Message::binary(vec![i as u8; 1 + round * 37 % 5000]);
+                    ws.send_message(m.clone()).await.unwrap();
+                    assert_eq!(ws.recv().await.unwrap(), m);
+                    echoed.fetch_add(1, Ordering::SeqCst);
+                }
+                ws
+            });
+        }
+        let mut sockets = Vec::new();
+        while let Some(ws) = tasks.join_next().await {
+            sockets.push(ws.unwrap());
+        }
+        sockets
+    });
+    assert!(
+        ends.try_recv().is_err(),
+        "another WebSocket ended with the reset one"
+    );
+
+    // The client drops the TCP connection: every WebSocket on it ends as 1006.
+    client.conn.abort();
+    drop((client.send, sockets, resets));
+    let mut paths = Vec::new();
+    for _ in 2..N {
+        let end = wait_end(&ends, "a WebSocket of the dropped connection");
+        assert_eq!(end.messages, 1 + ROUNDS, "{end:?}");
+        assert_abnormal(&end, "TCP connection dropped");
+        eprintln!("after the TCP drop the server saw {:?}", end.error);
+        paths.push(end.path);
+    }
+    paths.sort();
+    assert_eq!(paths, ["/ws/2", "/ws/3", "/ws/4"]);
+    drop(rt);
+}
+
+/// A runtime for a test in phases (the client's connection task runs between them), each
+/// phase bounded by a timeout that fails with the test's progress counters.
+struct Runtime {
+    rt: tokio::runtime::Runtime,
+    progress: Progress,
+}
+
+impl Runtime {
+    fn new(progress: &Progress) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Self {
+            rt,
+            progress: progress.clone(),
+        }
+    }
+
+    fn run<F: std::future::Future>(&self, what: &str, f: F) -> F::Output {
+        let limit = Duration::from_secs(20);
+        self.rt.block_on(async {
+            match tokio::time::timeout(limit, f).await {
+                Ok(v) => v,
+                Err(_) => panic!(
+                    "{what}: timed out after {limit:?}; {}",
+                    self.progress.report()
+                ),
+            }
+        })
+    }
+}
