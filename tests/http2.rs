@@ -504,3 +504,190 @@ impl Runtime {
         })
     }
 }
+
+// ------------------------------------------------------------------ flow control
+
+/// What the flooding handler saw.
+#[derive(Debug)]
+struct Flood {
+    /// Bytes of messages whose `send_message` completed (handed to hyper).
+    accepted: usize,
+    /// The largest `buffered_amount` (hybi's own queue) seen while a write waited.
+    max_buffered: usize,
+    error: Error,
+    /// From the first send to the end.
+    lasted: Duration,
+}
+
+/// A server whose `/flood` WebSockets send `size`-byte messages until the connection ends
+/// (counting the bytes accepted live in `accepted`), and whose other WebSockets echo.
+fn flood_server(
+    size: usize,
+    accepted: Arc<AtomicUsize>,
+    write_timeout: Duration,
+) -> (Server, mpsc::Receiver<Flood>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Arc::new(Mutex::new(tx));
+    let handler: Handler = Arc::new(move |mut ws: WebSocket, path: String| {
+        let (tx, accepted) = (tx.clone(), accepted.clone());
+        Box::pin(async move {
+            if path != "/flood" {
+                let _ = echo(ws, path).await;
+                return;
+            }
+            let message = Message::binary(vec![0x5a; size]);
+            let (start, mut max_buffered) = (Instant::now(), 0);
+            let error = loop {
+                if let Err(e) = ws.queue(message.clone()) {
+                    break e;
+                }
+                // Flush, looking at hybi's queue while the write waits.
+                let sent = loop {
+                    let tick = Duration::from_millis(20);
+                    match tokio::time::timeout(tick, ws.flush_queue()).await {
+                        Ok(sent) => break sent,
+                        Err(_) => {
+                            max_buffered = max_buffered.max(ws.connection().buffered_amount())
+                        }
+                    }
+                };
+                if let Err(e) = sent {
+                    break e;
+                }
+                accepted.fetch_add(size, Ordering::SeqCst);
+            };
+            let _ = tx.lock().unwrap().send(Flood {
+                accepted: accepted.load(Ordering::SeqCst),
+                max_buffered,
+                error,
+                lasted: start.elapsed(),
+            });
+        })
+    });
+    let options = ServerOptions {
+        timeouts: Timeouts::default()
+            .with_ping_interval(None)
+            .with_write_timeout(Some(write_timeout)),
+        ..ServerOptions::default()
+    };
+    (Server::start(options, handler), rx)
+}
+
+/// A client that opens a stream and never reads it (its 64 KiB stream window stays closed;
+/// the connection window is large, as browsers set it) while the server keeps sending: the
+/// server's sends stop at a bounded amount, the write timeout ends the WebSocket, and two other
+/// WebSockets on the same connection echo throughout. The figures are printed.
+#[test]
+fn closed_window_bounds_the_server() {
+    for size in [16 << 10, 1 << 20] {
+        closed_window(size);
+    }
+}
+
+fn closed_window(size: usize) {
+    const STREAM_WINDOW: u32 = 65_535;
+    let write_timeout = Duration::from_secs(2);
+    let progress = Progress::default();
+    let accepted = progress.counter("flood bytes accepted");
+    let echoed = progress.counter("echoes on the other streams");
+    let (server, floods) = flood_server(size, accepted.clone(), write_timeout);
+    let addr = server.addr;
+    let rt = Runtime::new(&progress);
+    let windows = Windows {
+        stream: STREAM_WINDOW,
+        connection: 16 << 20,
+    };
+
+    let (client, flood, echo_task) = rt.run("open", {
+        let echoed = echoed.clone();
+        async move {
+            let client = h2t::client(addr, windows).await;
+            // Never read: no window given back.
+            let flood = h2t::open_websocket(&client.send, addr, "/flood").await;
+            let mut sockets = Vec::new();
+            for i in 0..2 {
+                let io = h2t::open_websocket(&client.send, addr, &format!("/ws/{i}")).await;
+                sockets.push(h2t::client_websocket(
+                    io,
+                    Timeouts::default().with_ping_interval(None),
+                ));
+            }
+            // The other streams echo until told to stop.
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(async move {
+                let mut round = 0usize;
+                while !*stop_rx.borrow() {
+                    for ws in &mut sockets {
+                        let m = Message::binary(vec![round as u8; 1 + round % 3000]);
+                        ws.send_message(m.clone()).await.unwrap();
+                        assert_eq!(ws.recv().await.unwrap(), m);
+                        echoed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    round += 1;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                sockets
+            });
+            (client, flood, (task, stop_tx))
+        }
+    });
+
+    // The server's sends stop: the amount accepted stays put for half a second.
+    let start = Instant::now();
+    let plateau = loop {
+        let before = accepted.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(500));
+        let after = accepted.load(Ordering::SeqCst);
+        if after == before && after > 0 {
+            break after;
+        }
+        assert!(
+            start.elapsed() < write_timeout,
+            "the server kept sending: {}",
+            progress.report()
+        );
+    };
+    let echoes_during = echoed.load(Ordering::SeqCst);
+    assert!(
+        echoes_during > 10,
+        "the other streams stalled: {}",
+        progress.report()
+    );
+
+    // The write timeout ends the flooding WebSocket as a dead peer.
+    let end = floods
+        .recv_timeout(write_timeout * 3)
+        .unwrap_or_else(|_| panic!("the flood did not end: {}", progress.report()));
+    assert!(
+        matches!(end.error, Error::Timeout(hybi::Timeout::Write)),
+        "{end:?}"
+    );
+    assert_eq!(end.accepted, plateau);
+    eprintln!(
+        "closed window, {size} B messages: the server's sends stopped after {plateau} B accepted \
+         ({} messages; client window {STREAM_WINDOW} B), hybi's queue at most {} B, \
+         ended by {:?} after {:?}; {echoes_during} echoes on the other streams meanwhile",
+        plateau / size,
+        end.max_buffered,
+        end.error,
+        end.lasted,
+    );
+    // Bounded: the client's window plus hyper's hand-off (a write in its channel, one waiting
+    // for window, one in h2's send buffer: each at most one of hybi's writes), and in hybi at
+    // most the message being sent.
+    let bound = STREAM_WINDOW as usize + 4 * (size + 14);
+    assert!(plateau <= bound, "{plateau} B accepted, bound {bound}");
+    assert!(end.max_buffered <= size + 14, "{end:?}");
+
+    // The other streams are still live after the flood ended.
+    let (task, stop) = echo_task;
+    let after = echoed.load(Ordering::SeqCst);
+    rt.run("echo after the flood", async move {
+        while echoed.load(Ordering::SeqCst) < after + 20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = stop.send(true);
+        let sockets = task.await.unwrap();
+        drop((sockets, flood, client));
+    });
+}
