@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use h2::client::SendRequest;
@@ -352,4 +353,42 @@ pub async fn serve_connection(
 /// The reset reason of an h2 error, if it is a reset.
 pub fn reset_reason(e: &h2::Error) -> Option<Reason> {
     e.reason()
+}
+
+/// Writes `bytes` on `stream` whole, or in pieces of `chop` bytes with a short pause between,
+/// each within the peer's window. Stops at the first error (the peer may have reset the
+/// stream); returns the number of bytes written.
+pub async fn send_chopped(
+    stream: &mut SendStream<Bytes>,
+    bytes: &[u8],
+    chop: Option<usize>,
+) -> usize {
+    let size = chop.unwrap_or(bytes.len()).max(1);
+    let mut done = 0;
+    for piece in bytes.chunks(size) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            stream.reserve_capacity(rest.len());
+            let mut n = stream.capacity();
+            while n == 0 {
+                match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+                    Some(Ok(_)) => n = stream.capacity(),
+                    _ => return done,
+                }
+            }
+            let n = n.min(rest.len());
+            if stream
+                .send_data(Bytes::copy_from_slice(&rest[..n]), false)
+                .is_err()
+            {
+                return done;
+            }
+            rest = &rest[n..];
+            done += n;
+        }
+        if chop.is_some() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+    done
 }
