@@ -691,3 +691,138 @@ fn closed_window(size: usize) {
         drop((sockets, flood, client));
     });
 }
+
+// ------------------------------------------------------------------ closing
+
+/// The closing handshake over HTTP/2, started by the client, 64 WebSockets on one connection:
+/// both sides see a clean close (1000), on the server and on the raw client, whose stream ends
+/// with END_STREAM both ways (no RST_STREAM).
+#[test]
+fn clean_close_over_http2() {
+    const N: usize = 64;
+    let (server, ends) = echo_server(ServerOptions::default());
+    let addr = server.addr;
+    let progress = Progress::default();
+    let closed = progress.counter("client closes complete");
+    let rt = Runtime::new(&progress);
+    let client = rt.run("close", async move {
+        let client = h2t::client(addr, Windows::default()).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..N {
+            let io = h2t::open_websocket(&client.send, addr, &format!("/ws/{i}")).await;
+            let closed = closed.clone();
+            tasks.spawn(async move {
+                let mut ws =
+                    h2t::client_websocket(io, Timeouts::default().with_ping_interval(None));
+                ws.send_message(Message::text("bye")).await.unwrap();
+                assert_eq!(ws.recv().await.unwrap(), Message::text("bye"));
+                ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
+                let outcome = loop {
+                    match ws.recv().await {
+                        Ok(m) => panic!("{m:?} after the close"),
+                        Err(Error::Closed(o)) => break o,
+                        Err(e) => panic!("client {i}: {e:?}"),
+                    }
+                };
+                assert!(outcome.clean, "{outcome:?}");
+                closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+        client
+    });
+    for _ in 0..N {
+        let end = wait_end(&ends, "a closed WebSocket");
+        assert_eq!(
+            (end.code, end.clean),
+            (Some(CloseCode::NORMAL), Some(true)),
+            "{end:?}"
+        );
+    }
+    drop((client, rt));
+}
+
+/// The same through hyper's HTTP/2 client: hyper reports an RST_STREAM that arrives before its
+/// own END_STREAM is out as a write error, so the server must not drop a stream the client has
+/// not ended (it waits for END_STREAM, bounded by the close timeout): every close is clean on
+/// both sides.
+#[test]
+fn clean_close_over_hyper_client() {
+    use http_body_util::Empty;
+    const N: usize = 64;
+    let (server, ends) = echo_server(ServerOptions::default());
+    let addr = server.addr;
+    let progress = Progress::default();
+    let rt = Runtime::new(&progress);
+    let errors = rt.run("close", async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .handshake::<_, Empty<hyper::body::Bytes>>(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..N {
+            let mut sender = sender.clone();
+            tasks.spawn(async move {
+                let mut connect = http::Request::builder()
+                    .method(http::Method::CONNECT)
+                    .uri(format!("http://{addr}/ws/{i}"))
+                    .header("sec-websocket-version", "13")
+                    .body(Empty::new())
+                    .unwrap();
+                connect
+                    .extensions_mut()
+                    .insert(hyper::ext::Protocol::from_static("websocket"));
+                sender.ready().await.unwrap();
+                let response = sender.send_request(connect).await.unwrap();
+                let upgraded = hyper::upgrade::on(response).await.unwrap();
+                let conn = hybi::Connection::open(hybi::Role::Client, Config::default());
+                let mut ws = hybi::tokio::WebSocketStream::new(
+                    hyper_util::rt::TokioIo::new(upgraded),
+                    conn,
+                    Timeouts::default().with_ping_interval(None),
+                );
+                ws.send_message(Message::text("bye")).await.unwrap();
+                assert_eq!(ws.recv().await.unwrap(), Message::text("bye"));
+                ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
+                loop {
+                    match ws.recv().await {
+                        Ok(m) => panic!("{m:?} after the close"),
+                        Err(Error::Closed(o)) => {
+                            break if o.clean {
+                                None
+                            } else {
+                                Some(format!("{o:?}"))
+                            }
+                        }
+                        Err(e) => break Some(format!("{e:?}")),
+                    }
+                }
+            });
+        }
+        let mut errors = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            errors.extend(r.unwrap());
+        }
+        errors
+    });
+    assert!(
+        errors.is_empty(),
+        "{} of {N}: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    for _ in 0..N {
+        let end = wait_end(&ends, "a closed WebSocket");
+        assert_eq!(
+            (end.code, end.clean),
+            (Some(CloseCode::NORMAL), Some(true)),
+            "{end:?}"
+        );
+    }
+    drop(rt);
+}
