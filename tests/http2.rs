@@ -52,7 +52,10 @@ fn block_on<F: std::future::Future>(
 
 /// Named counters a hung test prints.
 #[derive(Default, Clone)]
-struct Progress(Arc<Mutex<Vec<(String, Arc<AtomicUsize>)>>>);
+struct Progress(Arc<Mutex<Vec<Counter>>>);
+
+/// A named counter of a [`Progress`].
+type Counter = (String, Arc<AtomicUsize>);
 
 impl Progress {
     fn counter(&self, name: &str) -> Arc<AtomicUsize> {
@@ -717,12 +720,10 @@ fn clean_close_over_http2() {
                 ws.send_message(Message::text("bye")).await.unwrap();
                 assert_eq!(ws.recv().await.unwrap(), Message::text("bye"));
                 ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
-                let outcome = loop {
-                    match ws.recv().await {
-                        Ok(m) => panic!("{m:?} after the close"),
-                        Err(Error::Closed(o)) => break o,
-                        Err(e) => panic!("client {i}: {e:?}"),
-                    }
+                let outcome = match ws.recv().await {
+                    Ok(m) => panic!("{m:?} after the close"),
+                    Err(Error::Closed(o)) => o,
+                    Err(e) => panic!("client {i}: {e:?}"),
                 };
                 assert!(outcome.clean, "{outcome:?}");
                 closed.fetch_add(1, Ordering::SeqCst);
@@ -789,18 +790,11 @@ fn clean_close_over_hyper_client() {
                 ws.send_message(Message::text("bye")).await.unwrap();
                 assert_eq!(ws.recv().await.unwrap(), Message::text("bye"));
                 ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
-                loop {
-                    match ws.recv().await {
-                        Ok(m) => panic!("{m:?} after the close"),
-                        Err(Error::Closed(o)) => {
-                            break if o.clean {
-                                None
-                            } else {
-                                Some(format!("{o:?}"))
-                            }
-                        }
-                        Err(e) => break Some(format!("{e:?}")),
-                    }
+                match ws.recv().await {
+                    Ok(m) => panic!("{m:?} after the close"),
+                    Err(Error::Closed(o)) if o.clean => None,
+                    Err(Error::Closed(o)) => Some(format!("{o:?}")),
+                    Err(e) => Some(format!("{e:?}")),
                 }
             });
         }

@@ -300,7 +300,10 @@ fn a_server_over_http2_waits_for_the_clients_end() {
         let negotiated = Negotiated::new(&request, Accept::new(), &Config::default()).unwrap();
         let mut server = Connection::accepted(Config::default(), &negotiated);
         let (ev, _) = feed(&mut server, &cframe(true, 8, &close_payload(1000, "")));
-        assert_eq!(ev.last().unwrap(), "closed 1000 \"\" Remote clean=true error=");
+        assert_eq!(
+            ev.last().unwrap(),
+            "closed 1000 \"\" Remote clean=true error="
+        );
         assert!(server.wants_shutdown(), "{version:?}");
         assert_eq!(server.awaiting_eof(), waits, "{version:?}");
         server.handle_eof();
