@@ -16,7 +16,9 @@
 //! HTTP/2 with prior knowledge (h2c, over plain TCP) with extended CONNECT enabled (RFC 8441,
 //! `http2().enable_connect_protocol()`), so WebSockets arrive either way on the same port.
 //! `--max-streams N` (default 1000) sets the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, which is
-//! also the most WebSockets one HTTP/2 connection carries at once (hyper's default is 200).
+//! also the most WebSockets one HTTP/2 connection carries at once (hyper's default is 200). The
+//! flow-control windows are 256 KiB per stream and 16 MiB per connection (see the comment in
+//! `main`).
 
 use std::convert::Infallible;
 
@@ -134,10 +136,16 @@ async fn main() -> std::io::Result<()> {
             });
             if http2 {
                 let mut builder = auto::Builder::new(TokioExecutor::new());
+                // A connection window well above the stream window: a WebSocket that stops
+                // reading holds back at most 256 KiB of its client's data, and the other
+                // WebSockets on the connection keep flowing (with hyper's defaults, 1 MiB
+                // each, one such stream stalls them all; tests/http2_server.rs).
                 builder
                     .http2()
                     .enable_connect_protocol()
-                    .max_concurrent_streams(max_streams);
+                    .max_concurrent_streams(max_streams)
+                    .initial_stream_window_size(256 << 10)
+                    .initial_connection_window_size(16 << 20);
                 let _ = builder
                     .serve_connection_with_upgrades(TokioIo::new(tcp), service)
                     .await;

@@ -50,6 +50,11 @@
 //!   `Sec-WebSocket-Accept`);
 //! - set hyper's `http2::Builder::max_concurrent_streams` (hyper's default is 200): it is the
 //!   most WebSockets one HTTP/2 connection carries at once;
+//! - what a client sent that a WebSocket has not read yet counts against the stream's receive
+//!   window and the connection's: with hyper's defaults (1 MiB each) one WebSocket that stops
+//!   reading stalls every other one on the connection. Set
+//!   `http2::Builder::initial_connection_window_size` well above
+//!   `initial_stream_window_size` (e.g. 16 MiB and 256 KiB);
 //! - an RST_STREAM from the client ends that WebSocket as abnormal (1006, not clean) and no
 //!   other; a client that does not read keeps the stream's window closed, which stops the
 //!   WebSocket's sends (hyper holds at most a few of its writes beyond the window), and

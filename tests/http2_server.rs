@@ -13,7 +13,11 @@
 //!   connection ends every one of them as 1006;
 //! - flow control: a stream whose reader never reads (its window stays closed) stops the
 //!   server's sends at a bounded amount (measured and printed), the write timeout ends it, and
-//!   the other streams on the connection stay live throughout.
+//!   the other streams on the connection stay live throughout;
+//! - the other direction: a server WebSocket that does not read holds back the client's data
+//!   in hyper's windows; with hyper's defaults (1 MiB per stream and per connection) one such
+//!   stream stalls every other stream on the connection, with a connection window larger than
+//!   the stream window the others stay live;
 
 mod support;
 
@@ -819,4 +823,99 @@ fn clean_close_over_hyper_client() {
         );
     }
     drop(rt);
+}
+
+// ------------------------------------------------------------------ a server that does not read
+
+/// A client sends 2 MiB on a stream whose server WebSocket does not read for a while, then
+/// echoes on a second stream of the same connection. What the first stream holds back counts
+/// against the connection's window too: with hyper's default windows (1 MiB per stream, 1 MiB
+/// per connection) it takes the whole connection window and the echo stalls until the first
+/// WebSocket reads again; with a 256 KiB stream window in a 16 MiB connection window the echo
+/// goes through at once.
+#[test]
+fn unread_stream_and_the_connection_window() {
+    for (windows, echo_passes) in [
+        (None, false),
+        (
+            Some(Windows {
+                stream: 256 << 10,
+                connection: 16 << 20,
+            }),
+            true,
+        ),
+    ] {
+        unread_stream(windows, echo_passes);
+    }
+}
+
+fn unread_stream(windows: Option<Windows>, echo_passes: bool) {
+    const STALL: Duration = Duration::from_secs(3);
+    let progress = Progress::default();
+    let sent = progress.counter("bytes written on the stalled stream");
+    let (tx, _rx) = mpsc::channel();
+    let echo_then_stall = echo_handler(tx);
+    let handler: Handler = Arc::new(move |ws: WebSocket, path: String| {
+        let echo = echo_then_stall.clone();
+        Box::pin(async move {
+            if path == "/stall" {
+                // Busy elsewhere: no reads for a while, then echo as usual.
+                tokio::time::sleep(STALL).await;
+            }
+            echo(ws, path).await
+        })
+    });
+    let server = Server::start(
+        ServerOptions {
+            windows,
+            ..ServerOptions::default()
+        },
+        handler,
+    );
+    let addr = server.addr;
+    let rt = Runtime::new(&progress);
+    let what = format!("server windows {windows:?}");
+    rt.run(&what.clone(), async move {
+        let client = h2t::client(addr, Windows::default()).await;
+        let stalled = h2t::open_websocket(&client.send, addr, "/stall").await;
+        let (mut stalled, echoes) = stalled.into_parts();
+        // The echoes of the stalled stream are read (and dropped) as they come.
+        let reader = tokio::spawn(h2t::body_text(echoes));
+        // 2 MiB of masked binary frames, written as far as the windows let them.
+        let frames: Vec<u8> = (0..32)
+            .flat_map(|_| support::wire::F::binary(vec![1u8; 64 << 10]).encode(Some(support::KEY)))
+            .collect();
+        let writer = tokio::spawn({
+            let sent = sent.clone();
+            async move {
+                let n = h2t::send_chopped(&mut stalled, &frames, Some(64 << 10)).await;
+                sent.store(n, Ordering::SeqCst);
+                stalled
+            }
+        });
+        // Until the windows are full: nothing more goes out for 300 ms.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let io = h2t::open_websocket(&client.send, addr, "/ws/0").await;
+        let mut ws = h2t::client_websocket(io, Timeouts::default().with_ping_interval(None));
+        let m = Message::binary(vec![2u8; 10_000]);
+        let t = Instant::now();
+        let echoed = tokio::time::timeout(Duration::from_secs(1), async {
+            ws.send_message(m.clone()).await.unwrap();
+            assert_eq!(ws.recv().await.unwrap(), m);
+        })
+        .await
+        .is_ok();
+        eprintln!(
+            "{what}: an echo on another stream {} ({:?})",
+            if echoed { "went through" } else { "stalled" },
+            t.elapsed()
+        );
+        assert_eq!(echoed, echo_passes, "{what}");
+        // Once the stalled WebSocket reads again, everything flows.
+        let _stalled = writer.await.unwrap();
+        drop(reader);
+        assert_eq!(sent.load(Ordering::SeqCst), 32 * (64 * 1024 + 14));
+        ws.send_message(m.clone()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), m);
+    });
 }

@@ -158,6 +158,11 @@ impl H2Io {
         }
     }
 
+    /// The stream's two halves (nothing was read through `self` yet).
+    pub fn into_parts(self) -> (SendStream<Bytes>, RecvStream) {
+        (self.send, self.recv)
+    }
+
     /// Resets the stream (RST_STREAM with `reason`): the abrupt end of this one WebSocket.
     pub fn reset(&mut self, reason: Reason) {
         self.send.send_reset(reason);
@@ -248,6 +253,10 @@ pub struct ServerOptions {
     pub connect_protocol: bool,
     /// `http2().max_concurrent_streams(..)`.
     pub max_streams: u32,
+    /// `http2().initial_stream_window_size(..)` and `initial_connection_window_size(..)`:
+    /// what the server lets each stream, and the whole connection, send it unread (`None`:
+    /// hyper's defaults, 1 MiB each).
+    pub windows: Option<Windows>,
     pub config: Config,
     pub timeouts: Timeouts,
 }
@@ -257,6 +266,7 @@ impl Default for ServerOptions {
         Self {
             connect_protocol: true,
             max_streams: 1000,
+            windows: None,
             config: Config::default(),
             timeouts: Timeouts::default().with_ping_interval(None),
         }
@@ -323,6 +333,12 @@ pub async fn serve_connection(
     builder.http2().max_concurrent_streams(options.max_streams);
     if options.connect_protocol {
         builder.http2().enable_connect_protocol();
+    }
+    if let Some(w) = options.windows {
+        builder
+            .http2()
+            .initial_stream_window_size(w.stream)
+            .initial_connection_window_size(w.connection);
     }
     let (config, timeouts) = (options.config, options.timeouts);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
