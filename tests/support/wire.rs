@@ -911,7 +911,10 @@ pub fn raw_h2_client(addr: SocketAddr, bytes: &[u8], chop: Option<usize>) -> Out
         .build()
         .unwrap();
     let bytes = bytes.to_vec();
-    let (buf, end) = rt.block_on(async move {
+    let total = bytes.len();
+    let received = Arc::new(AtomicUsize::new(0));
+    let got = received.clone();
+    let run = async move {
         use super::http2 as h2t;
         let client = h2t::client(addr, h2t::Windows::default()).await;
         let request = h2t::websocket_request(addr, "/chat", &[]);
@@ -930,6 +933,7 @@ pub fn raw_h2_client(addr: SocketAddr, bytes: &[u8], chop: Option<usize>) -> Out
                 Ok(Some(Ok(data))) => {
                     let _ = body.flow_control().release_capacity(data.len());
                     buf.extend_from_slice(&data);
+                    got.store(buf.len(), Ordering::SeqCst);
                 }
                 Ok(Some(Err(e))) => {
                     eprintln!("HTTP/2 stream reset: {e}");
@@ -942,6 +946,15 @@ pub fn raw_h2_client(addr: SocketAddr, bytes: &[u8], chop: Option<usize>) -> Out
             let _ = stream.send_data(bytes::Bytes::new(), true);
         }
         (buf, end)
+    };
+    let limit = IO_TIMEOUT * 3;
+    let (buf, end) = rt.block_on(async {
+        tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+            panic!(
+                "HTTP/2 run hung for {limit:?}: {total} bytes to send, {} received",
+                received.load(Ordering::SeqCst)
+            )
+        })
     });
     let (frames, used) = parse_frames(&buf, false);
     assert_eq!(used, buf.len(), "trailing partial frame from the server");
