@@ -850,20 +850,23 @@ fn unread_stream_and_the_connection_window() {
 }
 
 fn unread_stream(windows: Option<Windows>, echo_passes: bool) {
-    const STALL: Duration = Duration::from_secs(3);
     let progress = Progress::default();
     let sent = progress.counter("bytes written on the stalled stream");
     let (tx, _rx) = mpsc::channel();
-    let echo_then_stall = echo_handler(tx);
-    let handler: Handler = Arc::new(move |ws: WebSocket, path: String| {
-        let echo = echo_then_stall.clone();
-        Box::pin(async move {
-            if path == "/stall" {
-                // Busy elsewhere: no reads for a while, then echo as usual.
-                tokio::time::sleep(STALL).await;
-            }
-            echo(ws, path).await
-        })
+    let echo = echo_handler(tx);
+    // The stalled WebSocket reads (echoes) once the test says so.
+    let resume = Arc::new(tokio::sync::Notify::new());
+    let handler: Handler = Arc::new({
+        let resume = resume.clone();
+        move |ws: WebSocket, path: String| {
+            let (echo, resume) = (echo.clone(), resume.clone());
+            Box::pin(async move {
+                if path == "/stall" {
+                    resume.notified().await;
+                }
+                echo(ws, path).await
+            })
+        }
     });
     let server = Server::start(
         ServerOptions {
@@ -885,36 +888,50 @@ fn unread_stream(windows: Option<Windows>, echo_passes: bool) {
         let frames: Vec<u8> = (0..32)
             .flat_map(|_| support::wire::F::binary(vec![1u8; 64 << 10]).encode(Some(support::KEY)))
             .collect();
+        let total = frames.len();
         let writer = tokio::spawn({
             let sent = sent.clone();
             async move {
-                let n = h2t::send_chopped(&mut stalled, &frames, Some(64 << 10)).await;
-                sent.store(n, Ordering::SeqCst);
+                h2t::send_counting(&mut stalled, &frames, Some(64 << 10), &sent).await;
                 stalled
             }
         });
-        // Until the windows are full: nothing more goes out for 300 ms.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Until the windows are full: nothing more goes out for 200 ms.
+        let mut last = usize::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = sent.load(Ordering::SeqCst);
+            if now == last && now > 0 {
+                break;
+            }
+            last = now;
+        }
+        assert!(last < total, "{what}: the unread stream took all 2 MiB");
         let io = h2t::open_websocket(&client.send, addr, "/ws/0").await;
         let mut ws = h2t::client_websocket(io, Timeouts::default().with_ping_interval(None));
         let m = Message::binary(vec![2u8; 10_000]);
         let t = Instant::now();
-        let echoed = tokio::time::timeout(Duration::from_secs(1), async {
+        let echoed = tokio::time::timeout(Duration::from_secs(2), async {
             ws.send_message(m.clone()).await.unwrap();
             assert_eq!(ws.recv().await.unwrap(), m);
         })
         .await
         .is_ok();
         eprintln!(
-            "{what}: an echo on another stream {} ({:?})",
+            "{what}: {last} B held back unread; an echo on another stream {} ({:?})",
             if echoed { "went through" } else { "stalled" },
             t.elapsed()
         );
         assert_eq!(echoed, echo_passes, "{what}");
         // Once the stalled WebSocket reads again, everything flows.
+        resume.notify_one();
         let _stalled = writer.await.unwrap();
+        assert_eq!(sent.load(Ordering::SeqCst), total);
         drop(reader);
-        assert_eq!(sent.load(Ordering::SeqCst), 32 * (64 * 1024 + 14));
+        if !echoed {
+            // The echo that was cut short: its answer comes now.
+            assert_eq!(ws.recv().await.unwrap(), m);
+        }
         ws.send_message(m.clone()).await.unwrap();
         assert_eq!(ws.recv().await.unwrap(), m);
     });

@@ -379,6 +379,16 @@ pub async fn send_chopped(
     bytes: &[u8],
     chop: Option<usize>,
 ) -> usize {
+    send_counting(stream, bytes, chop, &std::sync::atomic::AtomicUsize::new(0)).await
+}
+
+/// [`send_chopped`], counting the bytes handed to h2 so far in `progress`.
+pub async fn send_counting(
+    stream: &mut SendStream<Bytes>,
+    bytes: &[u8],
+    chop: Option<usize>,
+    progress: &std::sync::atomic::AtomicUsize,
+) -> usize {
     let size = chop.unwrap_or(bytes.len()).max(1);
     let mut done = 0;
     for piece in bytes.chunks(size) {
@@ -401,6 +411,7 @@ pub async fn send_chopped(
             }
             rest = &rest[n..];
             done += n;
+            progress.store(done, std::sync::atomic::Ordering::SeqCst);
         }
         if chop.is_some() {
             tokio::time::sleep(Duration::from_micros(200)).await;
