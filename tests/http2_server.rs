@@ -99,10 +99,20 @@ fn echo_handler(ends: mpsc::Sender<End>) -> Handler {
     })
 }
 
+/// The message after which the echo server closes the WebSocket itself.
+const SERVER_CLOSES: &str = "please close";
+
 async fn echo(mut ws: WebSocket, path: String) -> End {
     let mut messages = 0;
     let error = loop {
         match ws.recv().await {
+            // The server starts the closing handshake.
+            Ok(Message::Text(t)) if t == SERVER_CLOSES => {
+                messages += 1;
+                if let Err(e) = ws.close_with(CloseCode::NORMAL, "server closes").await {
+                    break e;
+                }
+            }
             Ok(m) => {
                 messages += 1;
                 if let Err(e) = ws.send_message(m).await {
@@ -749,10 +759,10 @@ fn clean_close_over_http2() {
     drop((client, rt));
 }
 
-/// The same through hyper's HTTP/2 client: hyper reports an RST_STREAM that arrives before its
-/// own END_STREAM is out as a write error, so the server must not drop a stream the client has
-/// not ended (it waits for END_STREAM, bounded by the close timeout): every close is clean on
-/// both sides.
+/// The same through hyper's HTTP/2 client, half of the closes started by the client, half by
+/// the server: hyper reports an RST_STREAM that arrives before its own END_STREAM is out as a
+/// write error, so the server must not drop a stream the client has not ended (it waits for
+/// END_STREAM, bounded by the close timeout): every close is clean on both sides.
 #[test]
 fn clean_close_over_hyper_client() {
     use http_body_util::Empty;
@@ -793,7 +803,12 @@ fn clean_close_over_hyper_client() {
                 );
                 ws.send_message(Message::text("bye")).await.unwrap();
                 assert_eq!(ws.recv().await.unwrap(), Message::text("bye"));
-                ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
+                if i % 2 == 0 {
+                    ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
+                } else {
+                    // The server closes first; the client answers.
+                    ws.send_message(Message::text(SERVER_CLOSES)).await.unwrap();
+                }
                 match ws.recv().await {
                     Ok(m) => panic!("{m:?} after the close"),
                     Err(Error::Closed(o)) if o.clean => None,
