@@ -14,12 +14,27 @@
 //! before going idle (with `--hold 25`, past the server's 20 s keepalive interval, the reading
 //! shows what an idle connection keeps once the server has noticed it is idle).
 //!
+//! `--http2 K` opens the clients as WebSocket streams on HTTP/2 connections, K streams on each
+//! (RFC 8441 extended CONNECT, h2c with prior knowledge, hyper's HTTP/2 client): the reading is
+//! then the memory per WebSocket on a shared HTTP/2 connection. The server must allow extended
+//! CONNECT and at least K concurrent streams per connection (`hyper_echo --http2 --max-streams
+//! K`):
+//!
+//! ```text
+//! cargo run --release --example hyper_echo -- --port 9005 --http2 --max-streams 1000 &
+//! cargo run --release --example idle_clients -- --url ws://127.0.0.1:9005/ \
+//!     --clients 10000 --http2 1000 --pid $!
+//! ```
+//!
 //! The soft `nofile` limit is raised to the hard limit at start. Prints the server's RSS growth
 //! per idle client (KB), after every client finished its handshake and a settling pause.
 
 use std::time::{Duration, Instant};
 
 use hybi::{ClientRequest, Config, Timeouts};
+
+#[path = "support/h2_client.rs"]
+mod h2_client;
 
 fn vm_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("server pid");
@@ -56,6 +71,17 @@ fn collect(r: Option<Joined>, open: &mut Vec<Ws>) {
     }
 }
 
+type H2Joined = Result<Result<h2_client::H2WebSocket, hybi::Error>, tokio::task::JoinError>;
+
+fn collect_h2(r: Option<H2Joined>, open: &mut Vec<h2_client::H2WebSocket>) {
+    match r {
+        Some(Ok(Ok(ws))) => open.push(ws),
+        Some(Ok(Err(e))) => eprintln!("extended CONNECT: {e}"),
+        Some(Err(e)) => eprintln!("task: {e}"),
+        None => {}
+    }
+}
+
 fn main() {
     let mut url = "ws://127.0.0.1:9001/".to_string();
     let mut clients = 10_000usize;
@@ -63,6 +89,7 @@ fn main() {
     let mut hold = 3.0f64;
     let mut protocol = None;
     let mut echo = None;
+    let mut http2: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().expect("flag needs a value");
@@ -73,9 +100,10 @@ fn main() {
             "--hold" => hold = v.parse().expect("--hold SECONDS"),
             "--protocol" => protocol = Some(v),
             "--echo" => echo = Some(v.parse::<usize>().expect("--echo BYTES")),
+            "--http2" => http2 = Some(v.parse::<usize>().expect("--http2 STREAMS_PER_CONNECTION")),
             other => panic!(
                 "unknown argument {other}; usage: idle_clients --url URL --clients N --pid PID \
-                 [--hold SECONDS] [--protocol NAME] [--echo BYTES]"
+                 [--hold SECONDS] [--protocol NAME] [--echo BYTES] [--http2 STREAMS_PER_CONNECTION]"
             ),
         }
     }
@@ -92,12 +120,44 @@ fn main() {
         let before = pid.map(vm_rss_kb);
         let t0 = Instant::now();
         let mut open = Vec::with_capacity(clients);
+        let mut open_h2 = Vec::new();
+        let mut h2_connections = 0;
         // A few connects in flight at a time: the listen backlog is finite.
         let mut pending = tokio::task::JoinSet::new();
         let options = Timeouts::default()
             .with_ping_interval(None)
             .with_pong_timeout(None);
-        for _ in 0..clients {
+        if let Some(per_connection) = http2 {
+            let mut streams = tokio::task::JoinSet::new();
+            let mut h2 = None;
+            for i in 0..clients {
+                if i % per_connection.max(1) == 0 {
+                    h2 = Some(
+                        h2_client::H2Connection::connect(&url)
+                            .await
+                            .expect("HTTP/2 connection"),
+                    );
+                    h2_connections += 1;
+                }
+                if streams.len() >= 64 {
+                    collect_h2(streams.join_next().await, &mut open_h2);
+                }
+                let (h2, options, protocol) =
+                    (h2.clone().unwrap(), options.clone(), protocol.clone());
+                streams.spawn(async move {
+                    let mut ws = h2.websocket(protocol.as_deref(), options).await?;
+                    if let Some(n) = echo {
+                        ws.send_message(vec![7u8; n]).await?;
+                        ws.recv().await?;
+                    }
+                    Ok(ws)
+                });
+            }
+            while let Some(r) = streams.join_next().await {
+                collect_h2(Some(r), &mut open_h2);
+            }
+        }
+        for _ in 0..clients * usize::from(http2.is_none()) {
             if pending.len() >= 64 {
                 collect(pending.join_next().await, &mut open);
             }
@@ -127,19 +187,28 @@ fn main() {
         let opened = t0.elapsed();
         tokio::time::sleep(Duration::from_secs_f64(hold)).await;
         let after = pid.map(vm_rss_kb);
+        let count = open.len() + open_h2.len();
+        let over = match http2 {
+            Some(_) => format!(" (streams on {h2_connections} HTTP/2 connections)"),
+            None => String::new(),
+        };
         print!(
-            "idle clients={} opened in {:.2}s ({:.0}/s)",
-            open.len(),
+            "idle clients={count}{over} opened in {:.2}s ({:.0}/s)",
             opened.as_secs_f64(),
-            open.len() as f64 / opened.as_secs_f64()
+            count as f64 / opened.as_secs_f64()
         );
         if let (Some(b), Some(a)) = (before, after) {
             print!(
-                ": server RSS {b} kB -> {a} kB, {:.2} KB per idle connection",
-                (a as f64 - b as f64) / open.len() as f64
+                ": server RSS {b} kB -> {a} kB, {:.2} KB per idle {}",
+                (a as f64 - b as f64) / count as f64,
+                if http2.is_some() {
+                    "stream"
+                } else {
+                    "connection"
+                }
             );
         }
         println!();
-        drop(open);
+        drop((open, open_h2));
     });
 }

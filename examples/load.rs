@@ -14,6 +14,16 @@
 //! Prints one summary line: messages/s (echoes completed), MB/s (payload, one way), p50/p99
 //! round-trip latency in µs, and with `--pid` the server's CPU time (user + system, from
 //! `/proc/PID/stat`) per echo or per handshake. In handshake mode: handshakes/s.
+//!
+//! `--http2` opens the N WebSockets as streams of ONE HTTP/2 connection (RFC 8441 extended
+//! CONNECT, h2c with prior knowledge over plain TCP, hyper's HTTP/2 client) instead of N TCP
+//! connections; the server must allow extended CONNECT (`axum_echo`, `hyper_echo --http2`):
+//!
+//! ```text
+//! cargo run --release --example hyper_echo -- --port 9005 --http2 &
+//! cargo run --release --example load -- --url ws://127.0.0.1:9005/ --connections 64 \
+//!     --size 16 --http2 [--pid SERVER_PID]
+//! ```
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,6 +41,7 @@ struct Args {
     seconds: f64,
     handshakes: bool,
     raw: bool,
+    http2: bool,
     pid: Option<u32>,
 }
 
@@ -43,6 +54,7 @@ fn args() -> Args {
         seconds: 5.0,
         handshakes: false,
         raw: false,
+        http2: false,
         pid: None,
     };
     let mut it = std::env::args().skip(1);
@@ -60,6 +72,7 @@ fn args() -> Args {
             "--pid" => a.pid = Some(value().parse().unwrap_or_else(|_| usage("PID"))),
             "--handshakes" => a.handshakes = true,
             "--raw" => a.raw = true,
+            "--http2" => a.http2 = true,
             other => usage(&format!("unknown argument {other}")),
         }
     }
@@ -69,7 +82,7 @@ fn args() -> Args {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "{msg}\nusage: load [--url ws://HOST:PORT/] [--connections N] [--depth D] [--size S] \
-         [--seconds T] [--handshakes [--raw]] [--pid SERVER_PID]"
+         [--seconds T] [--handshakes [--raw]] [--http2] [--pid SERVER_PID]"
     );
     std::process::exit(2)
 }
@@ -77,6 +90,8 @@ fn usage(msg: &str) -> ! {
 #[path = "support/procstat.rs"]
 mod procstat;
 use procstat::{cpu_ticks, TICKS_PER_SEC};
+#[path = "support/h2_client.rs"]
+mod h2_client;
 
 fn options() -> Timeouts {
     Timeouts::default()
@@ -97,13 +112,16 @@ async fn connect(
 
 /// One connection: keep `depth` messages in flight until `stop`; returns the round-trip
 /// times (µs) of the echoes that came back while the measurement ran.
-async fn echo_client(
-    mut ws: hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>,
+async fn echo_client<S>(
+    mut ws: hybi::tokio::WebSocketStream<S>,
     depth: usize,
     payload: Bytes,
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-) -> Result<Vec<u32>, Error> {
+) -> Result<Vec<u32>, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut sent = VecDeque::with_capacity(depth);
     let mut rtts = Vec::new();
     for _ in 0..depth {
@@ -153,22 +171,31 @@ async fn echo_load(a: &Args) {
     let payload = Bytes::from(vec![0x5a; a.size]);
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut conns = Vec::with_capacity(a.connections);
-    for _ in 0..a.connections {
-        conns.push(connect(&a.url).await.expect("connect"));
+    let mut tasks = Vec::with_capacity(a.connections);
+    if a.http2 {
+        // N streams on one HTTP/2 connection.
+        let h2 = h2_client::H2Connection::connect(&a.url)
+            .await
+            .expect("HTTP/2 connection");
+        for _ in 0..a.connections {
+            let ws = h2
+                .websocket(None, options())
+                .await
+                .expect("extended CONNECT");
+            let (payload, measuring, stop) = (payload.clone(), measuring.clone(), stop.clone());
+            tasks.push(tokio::spawn(echo_client(
+                ws, a.depth, payload, measuring, stop,
+            )));
+        }
+    } else {
+        for _ in 0..a.connections {
+            let ws = connect(&a.url).await.expect("connect");
+            let (payload, measuring, stop) = (payload.clone(), measuring.clone(), stop.clone());
+            tasks.push(tokio::spawn(echo_client(
+                ws, a.depth, payload, measuring, stop,
+            )));
+        }
     }
-    let tasks: Vec<_> = conns
-        .into_iter()
-        .map(|ws| {
-            tokio::spawn(echo_client(
-                ws,
-                a.depth,
-                payload.clone(),
-                measuring.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
     // Half a second of warm-up, then the measured window.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu0 = a.pid.and_then(cpu_ticks);
@@ -202,7 +229,8 @@ async fn echo_load(a: &Args) {
         _ => String::new(),
     };
     println!(
-        "echo conns={} depth={} size={} secs={:.1}: msgs/s={:.0} MB/s={:.2} p50_us={} p99_us={}{} errors={}",
+        "echo{} conns={} depth={} size={} secs={:.1}: msgs/s={:.0} MB/s={:.2} p50_us={} p99_us={}{} errors={}",
+        if a.http2 { " http2 (streams of one connection)" } else { "" },
         a.connections,
         a.depth,
         a.size,
@@ -345,6 +373,9 @@ async fn handshake_load(a: &Args) {
 
 fn main() {
     let a = args();
+    if a.http2 && a.handshakes {
+        usage("--http2 measures echoes, not handshakes");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

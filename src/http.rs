@@ -72,6 +72,11 @@ use crate::handshake::{
 /// HTTP/1.1. The request target is the URI's path and query; over HTTP/2 its authority is the
 /// `:authority`.
 ///
+/// Over HTTP/2 a `CONNECT` without `:protocol` (`protocol` is `None`), or with another
+/// protocol, is not a WebSocket ([`HandshakeError::MissingProtocol`], answered with 400), and a
+/// `Sec-WebSocket-Key` is ignored: RFC 8441 §5 drops the key and `Sec-WebSocket-Accept`, so
+/// there is nothing to check it against.
+///
 /// # Errors
 ///
 /// The core's [`HandshakeError`]s ([`Request::from_head`]), and

@@ -40,6 +40,29 @@
 //! `:protocol` from hyper's `hyper::ext::Protocol` extension (and enables hyper's `http2`);
 //! without it an HTTP/2 request is refused as [`HandshakeError::MissingProtocol`]. The server
 //! must allow extended `CONNECT` (hyper's `http2::Builder::enable_connect_protocol`).
+//!
+//! Over HTTP/2, each WebSocket is one stream of the connection:
+//!
+//! - a `CONNECT` without `:protocol`, or with another protocol, is not a WebSocket
+//!   ([`HandshakeError::MissingProtocol`], 400); another method is 405 with `Allow: CONNECT`; a
+//!   version other than 13, or none, is 426 with `Sec-WebSocket-Version: 13`; a
+//!   `Sec-WebSocket-Key` is ignored (HTTP/2 has none; the 200 carries no
+//!   `Sec-WebSocket-Accept`);
+//! - set hyper's `http2::Builder::max_concurrent_streams` (hyper's default is 200): it is the
+//!   most WebSockets one HTTP/2 connection carries at once;
+//! - what a client sent that a WebSocket has not read yet counts against the stream's receive
+//!   window and the connection's: with hyper's defaults (1 MiB each) one WebSocket that stops
+//!   reading stalls every other one on the connection. Set
+//!   `http2::Builder::initial_connection_window_size` well above
+//!   `initial_stream_window_size` (e.g. 16 MiB and 256 KiB);
+//! - an RST_STREAM from the client ends that WebSocket as abnormal (1006, not clean) and no
+//!   other; a client that does not read keeps the stream's window closed, which stops the
+//!   WebSocket's sends (hyper holds at most a few of its writes beyond the window), and
+//!   [`Timeouts::write_timeout`](crate::Timeouts::write_timeout) then drops it;
+//! - after a clean close the server waits for the client's END_STREAM (for at most the close
+//!   timeout) before it lets the stream go: dropping a stream the client has not ended would
+//!   reset it, which HTTP/2 clients report as an error
+//!   ([`Connection::awaiting_eof`](crate::Connection::awaiting_eof)).
 
 use std::future::Future;
 use std::io;

@@ -56,10 +56,16 @@ impl Connection {
     /// connection. A client waits for the server's EOF (§7.1.1), and so does a server that
     /// failed the connection before any close frame came in, so the client's last bytes are
     /// not answered with a reset.
+    ///
+    /// Over HTTP/2 (a server connection made by [`Connection::accepted`] for an extended
+    /// CONNECT, RFC 8441) the server waits as well: the transport is a stream, and dropping a
+    /// stream the client has not ended resets it (RST_STREAM, RFC 9113 §8.1), which HTTP/2
+    /// clients report as an error after a clean close. Its END_STREAM is the EOF waited for.
     pub fn awaiting_eof(&self) -> bool {
         match &self.phase {
             Phase::Closed(outcome) => {
-                let done_with_input = self.role == Role::Server && outcome.clean;
+                let done_with_input =
+                    self.role == Role::Server && outcome.clean && !self.wait_for_peer_end;
                 !self.eof && !done_with_input
             }
             _ => false,

@@ -325,6 +325,8 @@ impl Connection {
 
     fn apply(&mut self, negotiated: &Negotiated) {
         self.protocol = negotiated.protocol.clone();
+        // Over HTTP/2 the transport is a stream that is reset when dropped unfinished.
+        self.wait_for_peer_end = negotiated.version == HttpVersion::Http2;
         self.deflate = negotiated
             .deflate
             .zip(self.config.deflate())

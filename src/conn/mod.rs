@@ -128,6 +128,10 @@ pub struct Connection {
     shutdown: bool,
     /// The peer's EOF was read.
     eof: bool,
+    /// Wait for the peer's EOF even after a clean close as a server: the transport answers
+    /// input left unread with a reset (an HTTP/2 stream, RFC 8441; see
+    /// [`awaiting_eof`](Self::awaiting_eof)).
+    wait_for_peer_end: bool,
     /// The negotiated subprotocol.
     protocol: Option<String>,
     /// permessage-deflate, when negotiated.
@@ -170,6 +174,7 @@ impl Connection {
             deferred: None,
             shutdown: false,
             eof: false,
+            wait_for_peer_end: false,
             protocol: None,
             deflate: None,
         }

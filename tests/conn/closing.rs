@@ -272,3 +272,41 @@ fn input_after_the_peers_close_is_ignored_while_the_answer_is_written() {
     assert_eq!(frames.len(), 1);
     assert_eq!(ev, ["closed 1000 \"\" Remote clean=true error="]);
 }
+
+/// After a clean close a server over HTTP/1.1 drops the transport at once (its FIN is out, the
+/// client sends nothing more), but one accepted over HTTP/2 (RFC 8441) waits for the client's
+/// END_STREAM: dropping a stream the client has not ended resets it.
+#[test]
+fn a_server_over_http2_waits_for_the_clients_end() {
+    use hybi::handshake::HttpVersion;
+    use hybi::{Accept, Config, Connection, Negotiated, Request};
+    let h2: [(&str, &[u8]); 3] = [
+        (":protocol", b"websocket"),
+        (":authority", b"example.com"),
+        ("sec-websocket-version", b"13"),
+    ];
+    let h1: [(&str, &[u8]); 5] = [
+        ("host", b"example.com"),
+        ("upgrade", b"websocket"),
+        ("connection", b"upgrade"),
+        ("sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", b"13"),
+    ];
+    for (method, version, fields, waits) in [
+        ("CONNECT", HttpVersion::Http2, &h2[..], true),
+        ("GET", HttpVersion::Http11, &h1[..], false),
+    ] {
+        let request = Request::from_head(method, "/", version, fields.iter().copied()).unwrap();
+        let negotiated = Negotiated::new(&request, Accept::new(), &Config::default()).unwrap();
+        let mut server = Connection::accepted(Config::default(), &negotiated);
+        let (ev, _) = feed(&mut server, &cframe(true, 8, &close_payload(1000, "")));
+        assert_eq!(
+            ev.last().unwrap(),
+            "closed 1000 \"\" Remote clean=true error="
+        );
+        assert!(server.wants_shutdown(), "{version:?}");
+        assert_eq!(server.awaiting_eof(), waits, "{version:?}");
+        server.handle_eof();
+        assert!(!server.awaiting_eof(), "{version:?}");
+    }
+}

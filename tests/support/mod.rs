@@ -1,6 +1,7 @@
 //! Test support: an in-memory pair of connections, raw frame builders and event transcripts.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod http2;
 pub mod wire;
 
 use hybi::frame::{FrameHeader, Opcode, Status};

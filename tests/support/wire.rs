@@ -7,6 +7,9 @@
 //!   the frames that come back until EOF.
 //! - A *raw server* answers a hybi echo client's handshake by hand, writes raw frames and reads
 //!   the client's frames until its close frame.
+//! - A *raw HTTP/2 client* opens an extended CONNECT stream (RFC 8441) to a hybi server behind
+//!   hyper-util's auto builder and writes the same frame bytes as DATA (whole or chopped),
+//!   reading the answers until the stream ends ([`Mode::Http2`], a hybi server only).
 //! - The same case also runs through the core alone ([`Connection`]), one frame at a time and one
 //!   byte at a time, with the same echo loop.
 //!
@@ -331,6 +334,11 @@ pub enum Mode {
     CoreFrames,
     /// Through the core, one byte per `handle_input` (or 997-byte pieces for large cases).
     CoreBytes,
+    /// Over one HTTP/2 extended CONNECT stream (RFC 8441) to a hybi server behind hyper-util's
+    /// auto builder (`hybi::hyper`, the tokio adapter); `chop` as for `Loopback`. The raw
+    /// client writes the same frames as DATA and reads the answers until the stream ends. A
+    /// hybi server only: the hybi side closing first is its END_STREAM.
+    Http2(Option<usize>),
 }
 
 /// Runs `case` in every role and mode; every run must see `case.expect`, and the hybi side
@@ -349,6 +357,10 @@ pub fn check(case: &Case) {
             for a in [Adapter::Tokio, Adapter::Blocking] {
                 modes.push(Mode::Loopback(a, None));
                 modes.push(Mode::Loopback(a, Some(chop)));
+            }
+            if role == Role::Server {
+                modes.push(Mode::Http2(None));
+                modes.push(Mode::Http2(Some(chop)));
             }
         }
         let expected = Outcome {
@@ -401,6 +413,10 @@ fn run_wire(case: &Case, role: Role, mode: Mode, wire: &[Vec<u8>]) -> Outcome {
                 }
                 Role::Client => raw_server_against(adapter, &case.config, &all, chop),
             }
+        }
+        Mode::Http2(chop) => {
+            assert_eq!(role, Role::Server, "HTTP/2 runs a hybi server only");
+            raw_h2_client(shared_h2_server(&case.config), &wire.concat(), chop)
         }
     }
 }
@@ -859,6 +875,90 @@ pub fn spawn_echo_client(
         }
         report
     })
+}
+
+// ------------------------------------------------------------------ over HTTP/2
+
+/// A hybi echo server behind hyper-util's auto builder (HTTP/2 prior knowledge, extended
+/// CONNECT enabled), shared by every case with the same config (reports dropped).
+pub fn shared_h2_server(config: &Config) -> SocketAddr {
+    static SERVERS: OnceLock<Mutex<HashMap<String, SocketAddr>>> = OnceLock::new();
+    let key = format!("{config:?}");
+    let mut map = SERVERS.get_or_init(Default::default).lock().unwrap();
+    *map.entry(key).or_insert_with(|| {
+        let options = super::http2::ServerOptions {
+            config: config.clone(),
+            timeouts: quiet_options(),
+            ..Default::default()
+        };
+        let handler: super::http2::Handler =
+            Arc::new(|ws, _path| Box::pin(async move { tokio_echo(ws, &mut Report::new()).await }));
+        let server = super::http2::Server::start(options, handler);
+        let addr = server.addr;
+        // Serves until the test binary exits.
+        std::mem::forget(server);
+        addr
+    })
+}
+
+/// A raw client on an HTTP/2 stream: an extended CONNECT to `addr` (200 expected), `bytes`
+/// written as DATA (whole or chopped) while the answers are read until the stream ends
+/// (END_STREAM: [`End::Fin`]; RST_STREAM: [`End::Reset`]; nothing for [`IO_TIMEOUT`]:
+/// [`End::Open`]).
+pub fn raw_h2_client(addr: SocketAddr, bytes: &[u8], chop: Option<usize>) -> Outcome {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bytes = bytes.to_vec();
+    let total = bytes.len();
+    let received = Arc::new(AtomicUsize::new(0));
+    let got = received.clone();
+    let run = async move {
+        use super::http2 as h2t;
+        let client = h2t::client(addr, h2t::Windows::default()).await;
+        let request = h2t::websocket_request(addr, "/chat", &[]);
+        let (response, mut stream) = h2t::open(&client.send, request).await.unwrap();
+        assert_eq!(response.status(), 200, "{response:?}");
+        let mut body = response.into_body();
+        let writer = tokio::spawn(async move {
+            h2t::send_chopped(&mut stream, &bytes, chop).await;
+            stream
+        });
+        let mut buf = Vec::new();
+        let end = loop {
+            match tokio::time::timeout(IO_TIMEOUT, body.data()).await {
+                Err(_) => break End::Open,
+                Ok(None) => break End::Fin,
+                Ok(Some(Ok(data))) => {
+                    let _ = body.flow_control().release_capacity(data.len());
+                    buf.extend_from_slice(&data);
+                    got.store(buf.len(), Ordering::SeqCst);
+                }
+                Ok(Some(Err(e))) => {
+                    eprintln!("HTTP/2 stream reset: {e}");
+                    break End::Reset;
+                }
+            }
+        };
+        // Our side of the stream ends too, so the server's wait for it is short.
+        if let Ok(mut stream) = writer.await {
+            let _ = stream.send_data(bytes::Bytes::new(), true);
+        }
+        (buf, end)
+    };
+    let limit = IO_TIMEOUT * 3;
+    let (buf, end) = rt.block_on(async {
+        tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+            panic!(
+                "HTTP/2 run hung for {limit:?}: {total} bytes to send, {} received",
+                received.load(Ordering::SeqCst)
+            )
+        })
+    });
+    let (frames, used) = parse_frames(&buf, false);
+    assert_eq!(used, buf.len(), "trailing partial frame from the server");
+    Outcome { frames, end }
 }
 
 /// Reads whatever a server answers to raw bytes that are not a valid handshake: the head as
