@@ -15,10 +15,12 @@
 //! shows what an idle connection keeps once the server has noticed it is idle).
 //!
 //! `--http2 K` opens the clients as WebSocket streams on HTTP/2 connections, K streams on each
-//! (RFC 8441 extended CONNECT, h2c with prior knowledge, hyper's HTTP/2 client): the reading is
-//! then the memory per WebSocket on a shared HTTP/2 connection. The server must allow extended
-//! CONNECT and at least K concurrent streams per connection (`hyper_echo --http2 --max-streams
-//! K`):
+//! (RFC 8441 extended CONNECT, h2c with prior knowledge, hybi's own HTTP/2 client:
+//! [`hybi::http2::Http2Connection`], one `connect` per K clients, then one `open` per stream):
+//! the reading is then the memory per WebSocket on a shared HTTP/2 connection. The server must
+//! allow extended CONNECT and at least K concurrent streams per connection (`hyper_echo --http2
+//! --max-streams K`; beyond the server's limit, `open` waits for a stream to end and fails at
+//! the handshake timeout):
 //!
 //! ```text
 //! cargo run --release --example hyper_echo -- --port 9005 --http2 --max-streams 1000 &
@@ -31,10 +33,8 @@
 
 use std::time::{Duration, Instant};
 
-use hybi::{ClientRequest, Config, Timeouts};
-
-#[path = "support/h2_client.rs"]
-mod h2_client;
+use hybi::http2::{Http2Connection, Http2WebSocket};
+use hybi::{ClientRequest, Config, ConnectOptions, Timeouts};
 
 fn vm_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("server pid");
@@ -71,9 +71,9 @@ fn collect(r: Option<Joined>, open: &mut Vec<Ws>) {
     }
 }
 
-type H2Joined = Result<Result<h2_client::H2WebSocket, hybi::Error>, tokio::task::JoinError>;
+type H2Joined = Result<Result<Http2WebSocket, hybi::Error>, tokio::task::JoinError>;
 
-fn collect_h2(r: Option<H2Joined>, open: &mut Vec<h2_client::H2WebSocket>) {
+fn collect_h2(r: Option<H2Joined>, open: &mut Vec<Http2WebSocket>) {
     match r {
         Some(Ok(Ok(ws))) => open.push(ws),
         Some(Ok(Err(e))) => eprintln!("extended CONNECT: {e}"),
@@ -132,8 +132,9 @@ fn main() {
             let mut h2 = None;
             for i in 0..clients {
                 if i % per_connection.max(1) == 0 {
+                    let connect = ConnectOptions::default().with_timeouts(options.clone());
                     h2 = Some(
-                        h2_client::H2Connection::connect(&url)
+                        Http2Connection::connect(&url, &connect)
                             .await
                             .expect("HTTP/2 connection"),
                     );
@@ -142,10 +143,13 @@ fn main() {
                 if streams.len() >= 64 {
                     collect_h2(streams.join_next().await, &mut open_h2);
                 }
-                let (h2, options, protocol) =
-                    (h2.clone().unwrap(), options.clone(), protocol.clone());
+                let (h2, url, protocol) = (h2.clone().unwrap(), url.clone(), protocol.clone());
                 streams.spawn(async move {
-                    let mut ws = h2.websocket(protocol.as_deref(), options).await?;
+                    let mut req = ClientRequest::new(&url)?;
+                    if let Some(p) = protocol {
+                        req = req.protocol(p);
+                    }
+                    let (mut ws, _) = h2.open(req).await?;
                     if let Some(n) = echo {
                         ws.send_message(vec![7u8; n]).await?;
                         ws.recv().await?;
@@ -169,7 +173,7 @@ fn main() {
                 }
                 let (mut ws, response) = hybi::tokio::connect_with(
                     req,
-                    hybi::ConnectOptions::default()
+                    ConnectOptions::default()
                         .with_config(Config::default())
                         .with_timeouts(options),
                 )

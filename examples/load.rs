@@ -16,8 +16,10 @@
 //! `/proc/PID/stat`) per echo or per handshake. In handshake mode: handshakes/s.
 //!
 //! `--http2` opens the N WebSockets as streams of ONE HTTP/2 connection (RFC 8441 extended
-//! CONNECT, h2c with prior knowledge over plain TCP, hyper's HTTP/2 client) instead of N TCP
-//! connections; the server must allow extended CONNECT (`axum_echo`, `hyper_echo --http2`):
+//! CONNECT, h2c with prior knowledge over plain TCP, hybi's own HTTP/2 client:
+//! [`hybi::http2::Http2Connection`], one `connect`, then one `open` per stream) instead of N
+//! TCP connections; the server must allow extended CONNECT (`axum_echo`, `hyper_echo
+//! --http2`):
 //!
 //! ```text
 //! cargo run --release --example hyper_echo -- --port 9005 --http2 &
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hybi::http2::Http2Connection;
 use hybi::{ClientRequest, CloseCode, ConnectOptions, Error, Message, Timeouts};
 
 struct Args {
@@ -90,23 +93,19 @@ fn usage(msg: &str) -> ! {
 #[path = "support/procstat.rs"]
 mod procstat;
 use procstat::{cpu_ticks, TICKS_PER_SEC};
-#[path = "support/h2_client.rs"]
-mod h2_client;
 
-fn options() -> Timeouts {
-    Timeouts::default()
-        .with_ping_interval(None)
-        .with_pong_timeout(None)
+fn options() -> ConnectOptions {
+    ConnectOptions::default().with_timeouts(
+        Timeouts::default()
+            .with_ping_interval(None)
+            .with_pong_timeout(None),
+    )
 }
 
 async fn connect(
     url: &str,
 ) -> Result<hybi::tokio::WebSocketStream<hybi::tokio::MaybeTlsStream>, Error> {
-    let (ws, _) = hybi::tokio::connect_with(
-        ClientRequest::new(url)?,
-        ConnectOptions::default().with_timeouts(options()),
-    )
-    .await?;
+    let (ws, _) = hybi::tokio::connect_with(ClientRequest::new(url)?, options()).await?;
     Ok(ws)
 }
 
@@ -174,14 +173,12 @@ async fn echo_load(a: &Args) {
     let mut tasks = Vec::with_capacity(a.connections);
     if a.http2 {
         // N streams on one HTTP/2 connection.
-        let h2 = h2_client::H2Connection::connect(&a.url)
+        let h2 = Http2Connection::connect(&a.url, &options())
             .await
             .expect("HTTP/2 connection");
         for _ in 0..a.connections {
-            let ws = h2
-                .websocket(None, options())
-                .await
-                .expect("extended CONNECT");
+            let request = ClientRequest::new(&a.url).expect("a ws:// URL");
+            let (ws, _) = h2.open(request).await.expect("extended CONNECT");
             let (payload, measuring, stop) = (payload.clone(), measuring.clone(), stop.clone());
             tasks.push(tokio::spawn(echo_client(
                 ws, a.depth, payload, measuring, stop,
