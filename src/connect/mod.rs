@@ -23,6 +23,8 @@ mod redirect;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod socks;
 #[cfg(feature = "tls")]
+// `tls` alone (no adapter) builds the client configuration that no connect path uses.
+#[cfg_attr(not(any(feature = "blocking", feature = "tokio")), allow(dead_code))]
 pub(crate) mod tls;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;

@@ -23,6 +23,7 @@ pub use timeouts::Timeouts;
 /// What `recv` is on every blocking adapter: takes events from `next` until a message. With
 /// `stream_fragments` on, messages arrive in pieces: refused with
 /// [`UsageError::StreamingFragments`](crate::UsageError::StreamingFragments), taking nothing.
+#[cfg(feature = "blocking")]
 pub(crate) fn first_message(
     stream_fragments: bool,
     mut next: impl FnMut() -> Result<Event, Error>,
