@@ -260,7 +260,15 @@ async fn serve_auto(
         .http2()
         .timer(TokioTimer::new())
         .enable_connect_protocol()
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(256)
+        // What a client sent that a WebSocket has not read yet counts against its stream's
+        // window and the connection's. With hyper's defaults (1 MiB each) one session that
+        // falls behind would stall every other WebSocket of that browser. A stream window
+        // 64 times smaller than the connection's keeps the others moving, and bounds what a
+        // connection can make this server hold to 4 MiB (chat messages are small: a larger
+        // one just takes more round trips of window updates).
+        .initial_stream_window_size(64 << 10)
+        .initial_connection_window_size(4 << 20);
     let service = hyper_util::service::TowerToHyperService::new(router);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
