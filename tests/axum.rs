@@ -44,6 +44,7 @@ use stress::{
     busy, hybi_halves, listen, smallest, tungstenite_halves, Bufs, Peer, Progress, Scenario,
     TaskGuard, KIB,
 };
+use support::tokio_server;
 use support::wire::{self, End, REQUEST};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -57,29 +58,18 @@ struct Server {
 
 impl Server {
     fn start(app: Router) -> Self {
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
+        let (addr, stop) = tokio_server::spawn(|listener, stopped| async move {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
             });
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
         });
         Self {
-            addr: addr_rx.recv().unwrap(),
+            addr,
             stop: Some(stop),
         }
     }

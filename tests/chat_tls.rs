@@ -13,6 +13,8 @@
 #[allow(dead_code)]
 #[path = "../examples/chat_server.rs"]
 mod chat_server;
+#[path = "support/servers.rs"]
+mod servers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,11 +27,13 @@ use hybi::tokio::WebSocketStream;
 use hybi::{ClientHandshake, ClientRequest, CloseCode, Config, ConnectOptions, Error, Message};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use servers::client_config;
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -178,20 +182,6 @@ async fn server_close<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-fn client_tls(cert: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.clone()).unwrap();
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
 /// GET `path` on an HTTP/2 connection: the status and the body.
 async fn h2_get(
     sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
@@ -232,7 +222,7 @@ async fn chat_over_https_http1_and_http2() {
 
     let (mut alice, mut bob, h2_conn) = within(20, &steps, "chat", async {
         // alice: hybi's client, wss:// over HTTP/1.1.
-        let options = ConnectOptions::default().with_tls_config(client_tls(&cert, &[]));
+        let options = ConnectOptions::default().with_tls_config(client_config(&cert, &[]));
         let request = ClientRequest::new(&format!("wss://localhost:{}/chat", addr.port()))
             .unwrap()
             .protocol("chat");
@@ -244,7 +234,7 @@ async fn chat_over_https_http1_and_http2() {
 
         // bob: hyper's HTTP/2 client over TLS (ALPN h2), the page then the WebSocket.
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let tls = tokio_rustls::TlsConnector::from(client_tls(&cert, &[b"h2", b"http/1.1"]))
+        let tls = tokio_rustls::TlsConnector::from(client_config(&cert, &[b"h2", b"http/1.1"]))
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .unwrap();

@@ -26,6 +26,8 @@
 mod interop;
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/tokio_server.rs"]
+mod tokio_server;
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -81,45 +83,34 @@ struct Server {
 
 impl Server {
     fn start(speaks: Speaks, config: Config, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let (end_tx, ends) = mpsc::channel();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-                loop {
-                    let tcp = tokio::select! {
-                        accepted = listener.accept() => accepted.unwrap().0,
-                        _ = &mut stopped => return,
-                    };
-                    count.fetch_add(1, Ordering::SeqCst);
-                    tcp.set_nodelay(true).unwrap();
-                    let (tls, end_tx, config) = (tls.clone(), end_tx.clone(), config.clone());
-                    tokio::spawn(async move {
-                        match tls {
-                            None => serve(TokioIo::new(tcp), speaks, config, end_tx).await,
-                            Some(acceptor) => {
-                                let Ok(tls) = acceptor.accept(tcp).await else {
-                                    return;
-                                };
-                                serve(TokioIo::new(tls), speaks, config, end_tx).await;
-                            }
+        let (addr, stop) = tokio_server::spawn(move |listener, mut stopped| async move {
+            let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+            loop {
+                let tcp = tokio::select! {
+                    accepted = listener.accept() => accepted.unwrap().0,
+                    _ = &mut stopped => return,
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                tcp.set_nodelay(true).unwrap();
+                let (tls, end_tx, config) = (tls.clone(), end_tx.clone(), config.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(TokioIo::new(tcp), speaks, config, end_tx).await,
+                        Some(acceptor) => {
+                            let Ok(tls) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            serve(TokioIo::new(tls), speaks, config, end_tx).await;
                         }
-                    });
-                }
-            });
+                    }
+                });
+            }
         });
         Self {
-            addr: addr_rx.recv().unwrap(),
+            addr,
             accepted,
             ends,
             stop: Some(stop),
@@ -248,12 +239,7 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A tokio runtime for a test body, bounded by [`TEST_TIMEOUT`].
 fn block_on<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    tokio_server::runtime().block_on(async {
         tokio::time::timeout(TEST_TIMEOUT, f)
             .await
             .unwrap_or_else(|_| panic!("{what}: did not finish in {TEST_TIMEOUT:?}"))
@@ -386,12 +372,7 @@ fn busy(config: Config, scheme: &str, messages: usize) {
     let progress = Progress::new(STREAMS);
     let p = progress.clone();
     let what = format!("{STREAMS} busy WebSockets on one HTTP/2 connection ({scheme})");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let responses = rt.block_on(async {
+    let responses = tokio_server::runtime().block_on(async {
         let run = async {
             let options = tls_options(config.clone(), &certs);
             let h2 = Http2Connection::connect(&url, &options).await.unwrap();

@@ -32,6 +32,7 @@ use hybi::axum::WebSocketUpgrade;
 use hybi::hyper::WebSocket;
 use hybi::{CloseCode, Config, DeflateConfig, Error, Message, Timeouts};
 use support::http2::{self as h2t, Handler, Server, ServerOptions, Windows};
+use support::tokio_server;
 
 /// Runs `f` on a fresh runtime, failing with `what` and the progress it reports when it takes
 /// longer than `limit`.
@@ -41,12 +42,7 @@ fn block_on<F: std::future::Future>(
     progress: &Progress,
     f: F,
 ) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    tokio_server::runtime().block_on(async {
         match tokio::time::timeout(limit, f).await {
             Ok(v) => v,
             Err(_) => panic!("{what}: timed out after {limit:?}; {}", progress.report()),
@@ -155,28 +151,14 @@ fn axum_echo_server(config: Config) -> AxumServer {
                 })
         }
     }));
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+    let (addr, stop) = tokio_server::spawn(|listener, stopped| async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
     });
-    AxumServer {
-        addr: addr_rx.recv().unwrap(),
-        _stop: stop,
-    }
+    AxumServer { addr, _stop: stop }
 }
 
 fn server_config() -> Config {
@@ -497,13 +479,8 @@ struct Runtime {
 
 impl Runtime {
     fn new(progress: &Progress) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         Self {
-            rt,
+            rt: tokio_server::runtime(),
             progress: progress.clone(),
         }
     }

@@ -27,6 +27,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use interop::tungstenite::tung_client_checklist;
 use interop::*;
+use support::tokio_server;
 use support::wire::REQUEST;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -52,35 +53,26 @@ struct End {
 /// A hyper server on 127.0.0.1 (own thread and runtime): `hybi::hyper::upgrade` with the
 /// "chat" subprotocol in `Config::protocols`, then the interop echo loop.
 fn server(path: Path) -> (SocketAddr, mpsc::Receiver<End>) {
-    let (addr_tx, addr_rx) = mpsc::channel();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let serve = async {
-                loop {
-                    let (tcp, _) = listener.accept().await.unwrap();
-                    tcp.set_nodelay(true).unwrap();
-                    let tx = tx.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| serve(request, path, tx.clone()));
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(tcp), service)
-                            .with_upgrades()
-                            .await;
-                    });
-                }
-            };
-            let _ = tokio::time::timeout(TEST_TIMEOUT, serve).await;
-        });
+    // No stop: the server lives for TEST_TIMEOUT (dropping the stop sender is harmless).
+    let (addr, _) = tokio_server::spawn(move |listener, _| async move {
+        let serve = async {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                tcp.set_nodelay(true).unwrap();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| serve(request, path, tx.clone()));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        };
+        let _ = tokio::time::timeout(TEST_TIMEOUT, serve).await;
     });
-    (addr_rx.recv().unwrap(), rx)
+    (addr, rx)
 }
 
 async fn serve(

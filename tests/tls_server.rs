@@ -10,6 +10,9 @@
 //! and the server reports which HTTP version each WebSocket arrived over. An HTTP/1.1-only
 //! configuration refuses a client that offers only `h2`.
 
+#[path = "support/servers.rs"]
+mod servers;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use servers::client_config;
 use tokio::task::JoinSet;
 
 // ------------------------------------------------------------------ certificates
@@ -48,21 +52,6 @@ fn generate() -> Generated {
         key_pem: g.key_pair.serialize_pem(),
         cert_der: g.cert.der().clone(),
     }
-}
-
-/// A client configuration that trusts `cert` and offers `alpn`.
-fn client_config(cert: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.clone()).unwrap();
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
 }
 
 /// A file under the system's temporary directory, removed on drop.

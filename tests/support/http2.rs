@@ -283,32 +283,21 @@ pub struct Server {
 
 impl Server {
     pub fn start(options: ServerOptions, handler: Handler) -> Self {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                loop {
-                    let tcp = tokio::select! {
-                        accepted = listener.accept() => match accepted {
-                            Ok((tcp, _)) => tcp,
-                            Err(_) => continue,
-                        },
-                        _ = &mut stopped => return,
-                    };
-                    let _ = tcp.set_nodelay(true);
-                    tokio::spawn(serve_connection(tcp, options.clone(), handler.clone()));
-                }
-            });
+        let (addr, stop) = super::tokio_server::spawn(|listener, mut stopped| async move {
+            loop {
+                let tcp = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, _)) => tcp,
+                        Err(_) => continue,
+                    },
+                    _ = &mut stopped => return,
+                };
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(serve_connection(tcp, options.clone(), handler.clone()));
+            }
         });
         Self {
-            addr: addr_rx.recv().unwrap(),
+            addr,
             stop: Some(stop),
         }
     }

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod http2;
+pub mod tokio_server;
 pub mod wire;
 
 use hybi::frame::{FrameHeader, Opcode, Status};

@@ -1,6 +1,7 @@
 //! Local servers for the client tests: hybi echo servers over `ws://` and `wss://` (a
 //! self-signed certificate for `localhost`, trusted through `ConnectOptions::with_tls_config`),
-//! and a tiny HTTP server that answers every request with what a closure says (redirects).
+//! a tiny HTTP server that answers every request with what a closure says (redirects), and
+//! [`client_config`], a rustls client configuration that trusts one certificate.
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::io::{Read, Write};
@@ -24,23 +25,31 @@ pub fn certs() -> Certs {
     let cert = CertificateDer::from(key.cert.der().to_vec());
     let private = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(key.key_pair.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], private)
         .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     Certs {
         server: Arc::new(server),
-        client: Arc::new(client),
+        client: client_config(&cert, &[]),
     }
+}
+
+/// A client configuration (ring) that trusts only `cert` and offers `alpn`.
+pub fn client_config(cert: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
 }
 
 /// A server-side stream: plain TCP or rustls over TCP.
