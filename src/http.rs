@@ -58,7 +58,8 @@ use crate::config::Config;
 use crate::conn::{ClientHandshake, Connection, Negotiated};
 use crate::error::UsageError;
 use crate::handshake::{
-    split_list, Accept, ClientRequest, HandshakeError, HttpVersion, Reject, Request, Response,
+    is_connection_specific, split_list, Accept, ClientRequest, HandshakeError, HttpVersion, Reject,
+    Request, Response,
 };
 
 /// Validates the head of an upgrade request that an HTTP server parsed, with the core's checks
@@ -413,17 +414,7 @@ pub fn handshake_request(handshake: &ClientHandshake) -> Result<::http::Request<
     for (name, value) in handshake.headers() {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|_| UsageError::InvalidHeader)?;
-        let forbidden = [
-            header::CONNECTION,
-            header::UPGRADE,
-            header::TRANSFER_ENCODING,
-            header::TE,
-            header::HOST,
-        ];
-        if h2
-            && (forbidden.contains(&name)
-                || matches!(name.as_str(), "keep-alive" | "proxy-connection"))
-        {
+        if h2 && is_connection_specific(name.as_str()) {
             return Err(UsageError::InvalidHeader);
         }
         let value = HeaderValue::from_str(&value).map_err(|_| UsageError::InvalidHeader)?;

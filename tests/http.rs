@@ -589,3 +589,34 @@ impl std::io::Write for Rw {
 
 /// Timeouts and shutdown do nothing (the defaults).
 impl hybi::blocking::Transport for Rw {}
+
+/// RFC 9113 §8.2.2: an HTTP/2 handshake request carries no connection-specific field, whatever
+/// case the application wrote it in; other extra fields go out, lowercase.
+#[test]
+fn an_http2_handshake_request_refuses_connection_specific_fields() {
+    let handshake = |name: &str, value: &str| {
+        let request = ClientRequest::new("wss://example.com/chat")
+            .unwrap()
+            .header(name, value);
+        hybi::ClientHandshake::new(request, Config::default(), HttpVersion::Http2)
+    };
+    for name in [
+        "Connection",
+        "keep-alive",
+        "Proxy-Connection",
+        "TRANSFER-ENCODING",
+        "Upgrade",
+        "te",
+        "Host",
+    ] {
+        assert_eq!(
+            hybi::http::handshake_request(&handshake(name, "x")).unwrap_err(),
+            UsageError::InvalidHeader,
+            "{name}"
+        );
+    }
+    let head = hybi::http::handshake_request(&handshake("Authorization", "Bearer t")).unwrap();
+    assert_eq!(head.method(), Method::CONNECT);
+    assert_eq!(head.uri(), "https://example.com/chat");
+    assert_eq!(head.headers()["authorization"], "Bearer t");
+}

@@ -360,6 +360,26 @@ impl ClientRequest {
 }
 
 /// `unreserved` / `sub-delims` of RFC 3986 §2.
+/// Whether `name` is a connection-specific field, which an HTTP/2 request must not carry
+/// (RFC 9113 §8.2.2: `Connection` and the fields it names, `Keep-Alive`, `Proxy-Connection`,
+/// `Transfer-Encoding`, `Upgrade`; `TE` other than `trailers`, which a handshake never needs;
+/// `Host` gives way to `:authority`). An HTTP stack sending [`ClientRequest`]'s fields over
+/// HTTP/2 refuses these.
+#[cfg(feature = "http")]
+pub(crate) fn is_connection_specific(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "host",
+    ]
+    .iter()
+    .any(|f| name.eq_ignore_ascii_case(f))
+}
+
 fn is_unreserved_or_sub_delim(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
 }

@@ -56,6 +56,8 @@ pub(crate) mod server;
 
 // The request and response types are the handshake API: their one public path is the crate
 // root (`hybi::Request`), like the handshake's error (`hybi::HandshakeError`).
+#[cfg(feature = "http")]
+pub(crate) use client::is_connection_specific;
 pub(crate) use client::{ClientRequest, Response};
 pub(crate) use error::HandshakeError;
 pub use server::{reject_response, HttpVersion};
